@@ -1,0 +1,53 @@
+//! The configuration most tests share, written once: a cache zone, plain
+//! originals on `/media/`, cached 350x350 fit thumbnails on `/thumb/`, cached
+//! 200x200 crops on `/crop/`, and uncached fit thumbnails on `/nocache/`.
+//! Every thumbnail location exposes `$image_filter_rs_cache_status` as
+//! `X-Cache-Status`.
+
+use crate::nginx::{Builder, Nginx};
+
+/// The sample media every foundation test may use (in `sample-media/`).
+pub const SAMPLES: &[&str] = &["seeding.jpg", "sunset.jpg", "wine.jpg", "gulp.png"];
+
+/// The cache zone declaration, at http level.
+pub const CACHE_HTTP: &str =
+    "image_filter_rs_cache_path @PREFIX@/cache keys_zone=thumbs:1m levels=1:2;";
+
+/// The `levels=` of [`CACHE_HTTP`], for [`crate::cache::check_layout`].
+pub const CACHE_LEVELS: &[usize] = &[1, 2];
+
+/// The cache directory of [`CACHE_HTTP`], relative to the prefix.
+pub const CACHE_DIR: &str = "cache";
+
+/// The shared locations, in the server block.
+pub const THUMB_SERVER: &str = r#"
+location /media/ {
+    alias @MEDIA@/;
+}
+location /thumb/ {
+    alias @MEDIA@/;
+    image_filter_rs 350x350;
+    image_filter_rs_cache thumbs;
+    add_header X-Cache-Status $image_filter_rs_cache_status always;
+}
+location /crop/ {
+    alias @MEDIA@/;
+    image_filter_rs 200x200 crop;
+    image_filter_rs_cache thumbs;
+    add_header X-Cache-Status $image_filter_rs_cache_status always;
+}
+location /nocache/ {
+    alias @MEDIA@/;
+    image_filter_rs 350x350;
+    add_header X-Cache-Status $image_filter_rs_cache_status always;
+}
+"#;
+
+/// A builder with the shared configuration and all sample media staged;
+/// tests add files or directives before `.start()`.
+pub fn standard() -> Builder {
+    Nginx::builder()
+        .http(CACHE_HTTP)
+        .server(THUMB_SERVER)
+        .sample_media(SAMPLES)
+}

@@ -1,0 +1,188 @@
+//! The thumbnail cache seen from outside: `MISS` then `HIT` with identical
+//! bytes and validators, cache files laid out as `levels=` says with no
+//! temporary files left behind, and `BYPASS` where no cache is configured.
+
+use std::time::Duration;
+
+use image_filter_rs_tests::cache::{check_layout, files_under};
+use image_filter_rs_tests::presets::{self, CACHE_DIR, CACHE_LEVELS};
+use image_filter_rs_tests::{wait_until, Nginx, Response};
+
+/// Files in the cache directory, each checked against the layout.
+fn cache_files(nginx: &Nginx) -> Vec<std::path::PathBuf> {
+    let files = files_under(&nginx.path(CACHE_DIR));
+    for f in &files {
+        if let Err(e) = check_layout(f, CACHE_LEVELS) {
+            panic!("bad cache file: {e}\nall files: {files:?}");
+        }
+    }
+    files
+}
+
+/// Waits for the cache to hold `n` files. The design renames the file into
+/// place before answering, but waiting with a deadline also accepts a
+/// module that finishes the write just after the response.
+fn wait_for_cache_files(nginx: &Nginx, n: usize) -> Vec<std::path::PathBuf> {
+    wait_until(
+        &format!("{n} file(s) in the cache directory"),
+        Duration::from_secs(10),
+        || {
+            let files = files_under(&nginx.path(CACHE_DIR));
+            (files.len() >= n).then_some(())
+        },
+    );
+    cache_files(nginx)
+}
+
+fn assert_same_entity(first: &Response, second: &Response) {
+    for h in ["Content-Type", "Content-Length", "ETag", "Last-Modified"] {
+        assert_eq!(
+            first.header(h),
+            second.header(h),
+            "{h} differs between MISS and HIT:\n{}\n---\n{}",
+            first.describe(),
+            second.describe()
+        );
+    }
+    assert!(
+        first.body == second.body,
+        "HIT body ({} bytes) differs from MISS body ({} bytes)",
+        second.body.len(),
+        first.body.len()
+    );
+}
+
+#[test]
+fn miss_then_hit_serves_identical_bytes() {
+    let nginx = presets::standard().start();
+    assert!(
+        files_under(&nginx.path(CACHE_DIR)).is_empty(),
+        "cache must start empty"
+    );
+
+    let miss = nginx.get("/thumb/seeding.jpg");
+    miss.assert_status(200);
+    assert_eq!(miss.cache_status(), Some("MISS"), "{}", miss.describe());
+    assert!(
+        miss.header("ETag").is_some(),
+        "no ETag:\n{}",
+        miss.describe()
+    );
+    let files = wait_for_cache_files(&nginx, 1);
+    assert_eq!(files.len(), 1, "one thumbnail, one cache file: {files:?}");
+    let layout = check_layout(&files[0], CACHE_LEVELS).unwrap();
+    println!("cache file {} ({layout})", files[0].display());
+
+    let hit = nginx.get("/thumb/seeding.jpg");
+    hit.assert_status(200);
+    assert_eq!(hit.cache_status(), Some("HIT"), "{}", hit.describe());
+    assert_same_entity(&miss, &hit);
+
+    // The cache file is not the body (it has a header) but holds it.
+    let stored = std::fs::read(nginx.path(CACHE_DIR).join(&files[0])).unwrap();
+    assert!(
+        stored.len() >= miss.body.len(),
+        "cache file ({} bytes) is smaller than the body it stores ({} bytes)",
+        stored.len(),
+        miss.body.len()
+    );
+
+    // Still exactly one file: the HIT wrote nothing new.
+    assert_eq!(cache_files(&nginx).len(), 1);
+    nginx.stop_and_check();
+}
+
+#[test]
+fn different_operations_and_files_get_different_entries() {
+    let nginx = presets::standard().start();
+    let mut n = 0;
+    for path in ["/thumb/sunset.jpg", "/crop/sunset.jpg", "/thumb/gulp.png"] {
+        let miss = nginx.get(path);
+        miss.assert_status(200);
+        assert_eq!(
+            miss.cache_status(),
+            Some("MISS"),
+            "{path}: {}",
+            miss.describe()
+        );
+        n += 1;
+        let files = wait_for_cache_files(&nginx, n);
+        assert_eq!(files.len(), n, "after {path}: {files:?}");
+    }
+    // Each is now a HIT and still the right geometry: the keys did not collide.
+    let fit = nginx.get("/thumb/sunset.jpg");
+    let crop = nginx.get("/crop/sunset.jpg");
+    assert_eq!(fit.cache_status(), Some("HIT"));
+    assert_eq!(crop.cache_status(), Some("HIT"));
+    let (fit, crop) = (
+        image_filter_rs_tests::images::decode(&fit.body),
+        image_filter_rs_tests::images::decode(&crop.body),
+    );
+    assert_eq!(crop.dims(), (200, 200));
+    assert_eq!(fit.width, 350);
+    assert_eq!(cache_files(&nginx).len(), 3);
+    nginx.stop_and_check();
+}
+
+#[test]
+fn head_first_then_get_share_one_entry() {
+    // A HEAD that misses must still produce (or at least not corrupt) the
+    // entry; the GET after it then serves the same entity.
+    let nginx = presets::standard().start();
+    let head = nginx.head("/thumb/wine.jpg");
+    head.assert_status(200);
+    assert!(head.body.is_empty(), "HEAD returned a body");
+    let get = nginx.get("/thumb/wine.jpg");
+    get.assert_status(200);
+    assert_eq!(
+        head.content_length(),
+        Some(get.body.len() as u64),
+        "HEAD Content-Length vs GET body:\n{}\n---\n{}",
+        head.describe(),
+        get.describe()
+    );
+    assert_eq!(head.header("ETag"), get.header("ETag"));
+    let files = wait_for_cache_files(&nginx, 1);
+    assert_eq!(files.len(), 1, "{files:?}");
+    nginx.stop_and_check();
+}
+
+#[test]
+fn without_cache_the_status_is_bypass() {
+    let nginx = presets::standard().start();
+    for _ in 0..2 {
+        let resp = nginx.get("/nocache/sunset.jpg");
+        resp.assert_status(200);
+        assert_eq!(resp.cache_status(), Some("BYPASS"), "{}", resp.describe());
+    }
+    assert!(
+        files_under(&nginx.path(CACHE_DIR)).is_empty(),
+        "an uncached location wrote into the cache: {:?}",
+        files_under(&nginx.path(CACHE_DIR))
+    );
+    nginx.stop_and_check();
+}
+
+#[test]
+fn cache_survives_across_workers() {
+    // With several workers, the index is in shared memory: once one worker
+    // stored an entry, every request afterwards is a HIT, whichever worker
+    // takes it. Connections are spread over workers by the kernel, so make
+    // enough requests that more than one worker very likely answers.
+    let nginx = presets::standard().worker_processes(3).start();
+    let miss = nginx.get("/thumb/gulp.png");
+    assert_eq!(miss.cache_status(), Some("MISS"), "{}", miss.describe());
+    wait_for_cache_files(&nginx, 1);
+    for i in 0..12 {
+        let hit = nginx.get("/thumb/gulp.png");
+        assert_eq!(
+            hit.cache_status(),
+            Some("HIT"),
+            "request {i} after the MISS:\n{}",
+            hit.describe()
+        );
+        assert!(hit.body == miss.body, "request {i}: body differs");
+    }
+    assert_eq!(cache_files(&nginx).len(), 1);
+    nginx.stop_and_check();
+}

@@ -1,0 +1,108 @@
+//! Configuration errors, as `nginx -t` reports them: each bad directive is
+//! refused with a message naming the value, the directive and the place in
+//! the configuration, and a valid configuration passes.
+
+use image_filter_rs_tests::{presets, Nginx};
+
+#[test]
+fn bad_geometry_names_value_directive_file_and_line() {
+    let check = Nginx::builder()
+        .server("location /t/ { alias @MEDIA@/; image_filter_rs 12q; }")
+        .check();
+    let place = check.location_of("image_filter_rs 12q;");
+    check.assert_fails_with(&[
+        r#"invalid value "12q" in "image_filter_rs" directive"#,
+        &place,
+    ]);
+}
+
+#[test]
+fn unknown_mode_is_refused() {
+    let check = Nginx::builder()
+        .server("location /t/ { alias @MEDIA@/; image_filter_rs 350x350 stretch; }")
+        .check();
+    let place = check.location_of("stretch");
+    check.assert_fails_with(&["\"stretch\"", "image_filter_rs", &place]);
+}
+
+#[test]
+fn jpeg_quality_out_of_range_is_refused() {
+    for bad in ["101", "0"] {
+        let directive = format!("image_filter_rs_jpeg_quality {bad};");
+        let check = Nginx::builder()
+            .server(&format!(
+                "location /t/ {{ alias @MEDIA@/; image_filter_rs 350x350; {directive} }}"
+            ))
+            .check();
+        let place = check.location_of(&directive);
+        check.assert_fails_with(&[&format!("invalid value \"{bad}\""), &place]);
+    }
+}
+
+#[test]
+fn jpeg_quality_bounds_are_accepted() {
+    for ok in ["1", "100"] {
+        Nginx::builder()
+            .server(&format!(
+                "location /t/ {{ alias @MEDIA@/; image_filter_rs 350x350; \
+                 image_filter_rs_jpeg_quality {ok}; }}"
+            ))
+            .check()
+            .assert_ok();
+    }
+}
+
+#[test]
+fn cache_path_without_keys_zone_is_refused() {
+    let check = Nginx::builder()
+        .http("image_filter_rs_cache_path @PREFIX@/cache levels=1:2;")
+        .check();
+    check.assert_fails_with(&["keys_zone", "image_filter_rs_cache_path"]);
+}
+
+#[test]
+fn cache_path_is_http_only() {
+    let check = Nginx::builder()
+        .server("image_filter_rs_cache_path @PREFIX@/cache keys_zone=thumbs:1m;")
+        .check();
+    check.assert_fails_with(&[r#""image_filter_rs_cache_path" directive is not allowed here"#]);
+}
+
+#[test]
+fn cache_with_unknown_zone_is_refused() {
+    let check = Nginx::builder()
+        .http("image_filter_rs_cache_path @PREFIX@/cache keys_zone=thumbs:1m;")
+        .server(
+            "location /t/ { alias @MEDIA@/; image_filter_rs 350x350; image_filter_rs_cache nosuch; }",
+        )
+        .check();
+    check.assert_fails_with(&["nosuch"]);
+}
+
+#[test]
+fn valid_configuration_passes() {
+    // The shared test configuration plus every directive and its options.
+    let check = presets::standard()
+        .http("image_filter_rs_jpeg_quality 90;")
+        .http(
+            "image_filter_rs_cache_path @PREFIX@/cache2 keys_zone=other:2m levels=2 \
+             max_size=10m inactive=1h;",
+        )
+        .server(
+            "location /full/ { alias @MEDIA@/; image_filter_rs -x120 fit; image_filter_rs_cache other; }\n\
+             location /none/ { alias @MEDIA@/; image_filter_rs 300x200 crop; image_filter_rs_cache off; }\n\
+             location /plain/ { alias @MEDIA@/; image_filter_rs off; }",
+        )
+        .check();
+    check.assert_ok();
+}
+
+#[test]
+fn unknown_directive_fails_so_the_checks_above_mean_something() {
+    // Guards the harness: nginx -t must really parse the server snippet.
+    let check = Nginx::builder()
+        .server("location /t/ { image_filter_rs_no_such_directive 1; }")
+        .check();
+    let place = check.location_of("image_filter_rs_no_such_directive");
+    check.assert_fails_with(&["unknown directive", &place]);
+}

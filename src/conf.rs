@@ -1,0 +1,331 @@
+//! Directives: their table, their parsers and the merge of location
+//! configuration down the http → server → location tree.
+//!
+//! Errors are reported the way nginx's own modules word them
+//! (`invalid value "12q" in "image_filter_rs" directive`), through
+//! `ngx_conf_log_error`, so `nginx -t` names the file and line.
+
+use core::ffi::{c_char, c_void};
+use core::ptr;
+
+use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
+use ngx::ffi::{
+    ngx_command_t, ngx_conf_t, ngx_str_t, ngx_uint_t, NGX_CONF_TAKE1, NGX_CONF_TAKE12,
+    NGX_CONF_2MORE, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF,
+    NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SRV_CONF, NGX_LOG_EMERG,
+};
+use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule, HttpModuleLocationConf};
+use ngx::{ngx_conf_log_error, ngx_string};
+use thumbnailer::{Fit, Geometry};
+
+use crate::cache::CachePath;
+use crate::ImageFilterRsModule;
+
+const DUPLICATE: *mut c_char = c"is duplicate".as_ptr().cast_mut();
+
+/// http-level configuration: the declared caches. Boxed so that locations can
+/// keep references to them while more are declared.
+#[derive(Default)]
+pub struct MainConf {
+    pub caches: Vec<Box<CachePath>>,
+}
+
+/// What `image_filter_rs` says for a location.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Filter {
+    Off,
+    Resize(Geometry),
+}
+
+/// What `image_filter_rs_cache` says, before and after the merge resolves
+/// the zone name against the declared caches.
+#[derive(Clone, Copy, Default)]
+pub enum CacheSetting {
+    #[default]
+    Unset,
+    Off,
+    Named(ngx_str_t),
+    Zone(&'static CachePath),
+}
+
+#[derive(Default)]
+pub struct LocationConf {
+    pub filter: Option<Filter>,
+    pub cache: CacheSetting,
+    pub jpeg_quality: Option<u8>,
+}
+
+pub const DEFAULT_JPEG_QUALITY: u8 = 82;
+
+impl LocationConf {
+    pub fn cache(&self) -> Option<&'static CachePath> {
+        match self.cache {
+            CacheSetting::Zone(cache) => Some(cache),
+            _ => None,
+        }
+    }
+
+    pub fn jpeg_quality(&self) -> u8 {
+        self.jpeg_quality.unwrap_or(DEFAULT_JPEG_QUALITY)
+    }
+}
+
+pub static mut COMMANDS: [ngx_command_t; 5] = [
+    ngx_command_t {
+        name: ngx_string!("image_filter_rs"),
+        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE12)
+            as ngx_uint_t,
+        set: Some(cmd_image_filter_rs),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("image_filter_rs_cache_path"),
+        type_: (NGX_HTTP_MAIN_CONF | NGX_CONF_2MORE) as ngx_uint_t,
+        set: Some(cmd_cache_path),
+        conf: NGX_HTTP_MAIN_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("image_filter_rs_cache"),
+        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
+            as ngx_uint_t,
+        set: Some(cmd_cache),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("image_filter_rs_jpeg_quality"),
+        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
+            as ngx_uint_t,
+        set: Some(cmd_jpeg_quality),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    ngx_command_t::empty(),
+];
+
+/// The arguments of the directive being parsed, without its name, and the
+/// name for messages.
+pub struct Directive<'a> {
+    pub cf: &'a mut ngx_conf_t,
+    pub name: &'a str,
+    pub args: &'a [ngx_str_t],
+}
+
+impl<'a> Directive<'a> {
+    /// # Safety
+    /// `cf` and `cmd` must be the pointers nginx passes to a directive's set
+    /// handler.
+    unsafe fn from_raw(cf: *mut ngx_conf_t, cmd: *mut ngx_command_t) -> Directive<'a> {
+        // SAFETY: per the caller, both are valid for the handler's duration;
+        // `cf.args` holds the directive name followed by its arguments.
+        unsafe {
+            let cf = &mut *cf;
+            let all: &[ngx_str_t] = (*cf.args).as_slice();
+            let name = core::str::from_utf8((*cmd).name.as_bytes()).unwrap_or("image_filter_rs");
+            Directive {
+                cf,
+                name,
+                args: &all[1..],
+            }
+        }
+    }
+
+    /// `invalid value "X" in "NAME" directive`, with the file and line.
+    pub fn invalid(&mut self, value: &ngx_str_t) -> *mut c_char {
+        let name = self.name;
+        self.error(format_args!(
+            "invalid value \"{value}\" in \"{name}\" directive"
+        ))
+    }
+
+    pub fn error(&mut self, message: core::fmt::Arguments<'_>) -> *mut c_char {
+        ngx_conf_log_error!(NGX_LOG_EMERG, self.cf, "{}", message);
+        NGX_CONF_ERROR
+    }
+}
+
+/// Wraps a directive parser so that no panic unwinds into nginx.
+fn guarded(parse: impl FnOnce() -> *mut c_char) -> *mut c_char {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse)).unwrap_or(NGX_CONF_ERROR)
+}
+
+extern "C" fn cmd_image_filter_rs(
+    cf: *mut ngx_conf_t,
+    cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: nginx calls set handlers with a valid `cf`, the command, and
+    // the LocationConf of the block being parsed.
+    let (mut d, lcf) = unsafe { (Directive::from_raw(cf, cmd), &mut *conf.cast::<LocationConf>()) };
+    guarded(|| set_filter(&mut d, lcf))
+}
+
+fn set_filter(d: &mut Directive<'_>, lcf: &mut LocationConf) -> *mut c_char {
+    if lcf.filter.is_some() {
+        return DUPLICATE;
+    }
+    let args = d.args;
+    let size = &args[0];
+    if size.as_bytes() == b"off" {
+        if args.len() > 1 {
+            return d.invalid(&args[1]);
+        }
+        lcf.filter = Some(Filter::Off);
+        return NGX_CONF_OK;
+    }
+    let Some((width, height)) = size
+        .to_str()
+        .ok()
+        .and_then(|s| Geometry::parse_size(s).ok())
+    else {
+        return d.invalid(size);
+    };
+    let fit = match args.get(1).map(|a| a.as_bytes()) {
+        None | Some(b"fit") => Fit::Fit,
+        Some(b"crop") => Fit::Crop,
+        Some(_) => return d.invalid(&args[1]),
+    };
+    lcf.filter = Some(Filter::Resize(Geometry { width, height, fit }));
+    NGX_CONF_OK
+}
+
+extern "C" fn cmd_cache_path(
+    cf: *mut ngx_conf_t,
+    cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: nginx calls set handlers with a valid `cf`, the command, and
+    // this module's MainConf.
+    let (mut d, mcf) = unsafe { (Directive::from_raw(cf, cmd), &mut *conf.cast::<MainConf>()) };
+    guarded(|| match CachePath::configure(&mut d, &mcf.caches) {
+        Ok(cache) => {
+            mcf.caches.push(cache);
+            let cache: &mut CachePath = mcf.caches.last_mut().expect("just pushed");
+            match cache.register(d.cf) {
+                Ok(()) => NGX_CONF_OK,
+                Err(rv) => rv,
+            }
+        }
+        Err(rv) => rv,
+    })
+}
+
+extern "C" fn cmd_cache(
+    cf: *mut ngx_conf_t,
+    cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: as for cmd_image_filter_rs.
+    let (d, lcf) = unsafe { (Directive::from_raw(cf, cmd), &mut *conf.cast::<LocationConf>()) };
+    guarded(|| {
+        if !matches!(lcf.cache, CacheSetting::Unset) {
+            return DUPLICATE;
+        }
+        let value = d.args[0];
+        lcf.cache = if value.as_bytes() == b"off" {
+            CacheSetting::Off
+        } else {
+            // Resolved in the merge: the zone may be declared further down
+            // the http block.
+            CacheSetting::Named(value)
+        };
+        NGX_CONF_OK
+    })
+}
+
+extern "C" fn cmd_jpeg_quality(
+    cf: *mut ngx_conf_t,
+    cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: as for cmd_image_filter_rs.
+    let (mut d, lcf) = unsafe { (Directive::from_raw(cf, cmd), &mut *conf.cast::<LocationConf>()) };
+    guarded(|| {
+        if lcf.jpeg_quality.is_some() {
+            return DUPLICATE;
+        }
+        let value = d.args[0];
+        match parse_decimal(value.as_bytes()) {
+            Some(q @ 1..=100) => {
+                lcf.jpeg_quality = Some(q as u8);
+                NGX_CONF_OK
+            }
+            _ => d.invalid(&value),
+        }
+    })
+}
+
+/// Plain decimal digits only: no sign, no spaces, no `0x`, at most 9 digits.
+pub fn parse_decimal(bytes: &[u8]) -> Option<u32> {
+    if bytes.is_empty() || bytes.len() > 9 || !bytes.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    bytes
+        .iter()
+        .try_fold(0u32, |n, &b| n.checked_mul(10)?.checked_add(u32::from(b - b'0')))
+}
+
+/// Inherits unset values from the enclosing block, resolves the cache zone
+/// by name and installs the content handler where thumbnails are on.
+pub fn merge_location(
+    cf: &mut ngx_conf_t,
+    prev: &LocationConf,
+    conf: &mut LocationConf,
+) -> *mut c_char {
+    guarded(|| {
+        if conf.filter.is_none() {
+            conf.filter = prev.filter;
+        }
+        if conf.jpeg_quality.is_none() {
+            conf.jpeg_quality = prev.jpeg_quality;
+        }
+        if matches!(conf.cache, CacheSetting::Unset) {
+            conf.cache = prev.cache;
+        }
+        if let CacheSetting::Named(name) = conf.cache {
+            let Some(mcf) = ImageFilterRsModule::main_conf(cf) else {
+                return NGX_CONF_ERROR;
+            };
+            match mcf
+                .caches
+                .iter()
+                .find(|c| c.zone_name.as_bytes() == name.as_bytes())
+            {
+                Some(cache) => {
+                    // SAFETY: the caches live in the main configuration, which
+                    // lives as long as the cycle that uses this location.
+                    let cache: &'static CachePath = unsafe { &*ptr::from_ref(cache.as_ref()) };
+                    conf.cache = CacheSetting::Zone(cache);
+                }
+                None => {
+                    ngx_conf_log_error!(
+                        NGX_LOG_EMERG,
+                        cf,
+                        "\"image_filter_rs_cache\" zone \"{}\" is unknown",
+                        name
+                    );
+                    return NGX_CONF_ERROR;
+                }
+            }
+        }
+        if let Some(Filter::Resize(_)) = conf.filter {
+            // The merge runs with `cf` pointing at this block's context, so
+            // the core location conf here is the one being merged.
+            if let Some(clcf) = NgxHttpCoreModule::location_conf_mut(cf) {
+                // A location that already has a content handler (proxy_pass,
+                // fastcgi_pass...) keeps it when thumbnails are inherited.
+                if clcf.handler.is_none() {
+                    clcf.handler = Some(crate::handler::content_handler);
+                }
+            }
+        }
+        NGX_CONF_OK
+    })
+}
+

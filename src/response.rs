@@ -1,0 +1,148 @@
+//! Sending a thumbnail: the headers (type, length, Last-Modified of the
+//! original, ETag) and a body that is either a range of a cache file or bytes
+//! in memory.
+//!
+//! Both go through nginx's filter chain, which gives HEAD, 304 (the
+//! not-modified filter compares our ETag and Last-Modified), Range (we allow
+//! ranges) and sendfile for file buffers, exactly as for static files.
+
+use core::ptr;
+
+use ngx::ffi::{
+    ngx_buf_t, ngx_chain_t, ngx_file_t, ngx_http_output_filter, ngx_http_request_t,
+    ngx_http_send_header, ngx_int_t, ngx_list_push, ngx_pcalloc, ngx_pnalloc, ngx_str_t,
+    ngx_table_elt_t, time_t, NGX_ERROR, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_OK, NGX_OK,
+};
+use ngx::ngx_string;
+
+/// What the headers say about a thumbnail.
+pub struct Meta<'a> {
+    pub content_type: &'a str,
+    pub length: u64,
+    /// The original's modification time: the thumbnail is as new as it.
+    pub last_modified: time_t,
+    pub etag: &'a str,
+}
+
+/// Where the body comes from.
+pub enum Body<'a> {
+    /// `len` bytes at `offset` of an open file that the request pool closes.
+    File {
+        fd: i32,
+        name: ngx_str_t,
+        offset: u64,
+        directio: bool,
+    },
+    Memory(&'a [u8]),
+}
+
+const SERVER_ERROR: ngx_int_t = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+
+/// Sends headers and body; returns what the content handler returns.
+pub fn send(r: &mut ngx_http_request_t, meta: &Meta<'_>, body: Body<'_>) -> ngx_int_t {
+    if set_headers(r, meta).is_none() {
+        return SERVER_ERROR;
+    }
+    // SAFETY: `r` is the request being handled on the event loop.
+    let rc = unsafe { ngx_http_send_header(r) };
+    if rc == NGX_ERROR as ngx_int_t || rc > NGX_OK as ngx_int_t || r.header_only() != 0 {
+        return rc;
+    }
+    match body_chain(r, meta.length, body) {
+        // SAFETY: the chain and its buffer live in the request pool, which
+        // outlives the filters' use of them.
+        Some(chain) => unsafe { ngx_http_output_filter(r, chain) },
+        None => SERVER_ERROR,
+    }
+}
+
+fn set_headers(r: &mut ngx_http_request_t, meta: &Meta<'_>) -> Option<()> {
+    let content_type = pool_bytes(r, meta.content_type.as_bytes())?;
+    let etag = pool_bytes(r, meta.etag.as_bytes())?;
+    let out = &mut r.headers_out;
+    out.status = NGX_HTTP_OK as usize;
+    out.content_length_n = meta.length as i64;
+    out.last_modified_time = meta.last_modified;
+    out.content_type_len = content_type.len;
+    out.content_type = content_type;
+    out.content_type_lowcase = ptr::null_mut();
+    // SAFETY: `headers` is the request's initialised output header list; the
+    // pushed element is pool memory we fill before anyone reads it.
+    unsafe {
+        let h = ngx_list_push(&mut out.headers).cast::<ngx_table_elt_t>();
+        let h = h.as_mut()?;
+        h.hash = 1;
+        h.key = ngx_string!("ETag");
+        h.value = etag;
+        h.lowcase_key = ptr::null_mut();
+        h.next = ptr::null_mut();
+        out.etag = h;
+    }
+    r.set_allow_ranges(1);
+    Some(())
+}
+
+fn body_chain(r: &mut ngx_http_request_t, length: u64, body: Body<'_>) -> Option<*mut ngx_chain_t> {
+    // SAFETY: ngx_pcalloc returns zeroed pool memory or null; ngx_buf_t,
+    // ngx_file_t and ngx_chain_t are plain C structures valid when zeroed.
+    unsafe {
+        let b = ngx_pcalloc(r.pool, core::mem::size_of::<ngx_buf_t>()).cast::<ngx_buf_t>();
+        let chain = ngx_pcalloc(r.pool, core::mem::size_of::<ngx_chain_t>()).cast::<ngx_chain_t>();
+        let (b_ref, chain_ref) = (b.as_mut()?, chain.as_mut()?);
+        match body {
+            Body::File {
+                fd,
+                name,
+                offset,
+                directio,
+            } => {
+                let file = ngx_pcalloc(r.pool, core::mem::size_of::<ngx_file_t>()).cast::<ngx_file_t>();
+                let file_ref = file.as_mut()?;
+                file_ref.fd = fd;
+                file_ref.name = name;
+                file_ref.log = (*r.connection).log;
+                file_ref.set_directio(u32::from(directio));
+                b_ref.file = file;
+                b_ref.file_pos = offset as i64;
+                b_ref.file_last = (offset + length) as i64;
+                b_ref.set_in_file(u32::from(length > 0));
+            }
+            Body::Memory(bytes) => {
+                let copy = pool_bytes(r, bytes)?;
+                b_ref.pos = copy.data;
+                b_ref.last = copy.data.add(copy.len);
+                b_ref.start = b_ref.pos;
+                b_ref.end = b_ref.last;
+                b_ref.set_memory(1);
+            }
+        }
+        let main = ptr::eq(r, r.main);
+        b_ref.set_last_buf(u32::from(main));
+        b_ref.set_last_in_chain(1);
+        // An empty body still has to flow through the filters to end the
+        // response; `sync` marks such a buffer as carrying no data.
+        b_ref.set_sync(u32::from(length == 0));
+        chain_ref.buf = b;
+        chain_ref.next = ptr::null_mut();
+        Some(chain)
+    }
+}
+
+/// Copies bytes into the request pool as an ngx_str_t.
+fn pool_bytes(r: &mut ngx_http_request_t, bytes: &[u8]) -> Option<ngx_str_t> {
+    if bytes.is_empty() {
+        return Some(ngx_str_t::empty());
+    }
+    // SAFETY: ngx_pnalloc returns `len` writable bytes of pool memory or null.
+    unsafe {
+        let data = ngx_pnalloc(r.pool, bytes.len()).cast::<u8>();
+        if data.is_null() {
+            return None;
+        }
+        ptr::copy_nonoverlapping(bytes.as_ptr(), data, bytes.len());
+        Some(ngx_str_t {
+            len: bytes.len(),
+            data,
+        })
+    }
+}

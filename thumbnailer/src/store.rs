@@ -1,0 +1,305 @@
+//! Cache files on disk: the header that makes each file self-describing, and
+//! the atomic write that makes a file either complete or absent.
+//!
+//! A cache file is `header || body`. The header carries the key, the
+//! original's validators and the content type, so the module can check
+//! freshness with one small read and a cache loader can rebuild an index from
+//! the files alone; the body is sent from `header_len` with sendfile, as
+//! nginx's `proxy_cache` does. Files are written to a temporary name in the
+//! same directory and renamed into place, so a reader never sees half a file,
+//! and a crash leaves at most a `*.tmp` file that a sweep can remove.
+
+use crate::key::CacheKey;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+const MAGIC: [u8; 8] = *b"IFRSCF\x00\x01";
+
+/// Room for the fixed fields plus the longest content type we write; reading
+/// this many bytes is always enough to parse a header.
+pub const HEADER_MAX: usize = 256;
+
+/// Suffix of in-progress files; anything carrying it is garbage once no
+/// writer is alive.
+pub const TEMP_SUFFIX: &str = ".tmp";
+
+/// What identifies one version of an original: a replaced or edited file
+/// changes at least one of these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Validators {
+    pub dev: u64,
+    pub ino: u64,
+    pub mtime_sec: i64,
+    pub mtime_nsec: u32,
+    pub size: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheHeader {
+    pub key: CacheKey,
+    pub original: Validators,
+    /// Unix seconds when the thumbnail was made.
+    pub created: u64,
+    pub body_len: u64,
+    pub content_type: String,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum HeaderError {
+    /// Not one of our files, or an older layout.
+    BadMagic,
+    /// Shorter than its own header says: cut off or damaged.
+    Truncated,
+    /// Fields that cannot be right (a content type that is not ASCII, a
+    /// header length out of range).
+    Corrupt,
+}
+
+impl CacheHeader {
+    pub fn encode(&self) -> Vec<u8> {
+        let content_type = self.content_type.as_bytes();
+        let mut out = Vec::with_capacity(HEADER_MAX);
+        out.extend_from_slice(&MAGIC);
+        // Header length, patched below once known.
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&self.key.0);
+        out.extend_from_slice(&self.original.dev.to_le_bytes());
+        out.extend_from_slice(&self.original.ino.to_le_bytes());
+        out.extend_from_slice(&self.original.mtime_sec.to_le_bytes());
+        out.extend_from_slice(&self.original.mtime_nsec.to_le_bytes());
+        out.extend_from_slice(&self.original.size.to_le_bytes());
+        out.extend_from_slice(&self.created.to_le_bytes());
+        out.extend_from_slice(&self.body_len.to_le_bytes());
+        let type_len = content_type.len().min(HEADER_MAX - FIXED_LEN);
+        out.push(type_len as u8);
+        out.extend_from_slice(&content_type[..type_len]);
+        let len = out.len() as u32;
+        out[8..12].copy_from_slice(&len.to_le_bytes());
+        out
+    }
+
+    /// Parses the start of a cache file; returns the header and the offset
+    /// where the body starts. `file_size`, when known, catches truncation.
+    pub fn decode(bytes: &[u8], file_size: Option<u64>) -> Result<(CacheHeader, u64), HeaderError> {
+        if bytes.len() < FIXED_LEN {
+            return Err(if bytes.starts_with(&MAGIC) || bytes.len() < MAGIC.len() {
+                HeaderError::Truncated
+            } else {
+                HeaderError::BadMagic
+            });
+        }
+        if bytes[..8] != MAGIC {
+            return Err(HeaderError::BadMagic);
+        }
+        let mut fields = Fields { bytes, at: 8 };
+        let header_len = u64::from(fields.u32());
+        let mut key = [0u8; 16];
+        key.copy_from_slice(fields.take(16));
+        let original = Validators {
+            dev: fields.u64(),
+            ino: fields.u64(),
+            mtime_sec: fields.u64() as i64,
+            mtime_nsec: fields.u32(),
+            size: fields.u64(),
+        };
+        let created = fields.u64();
+        let body_len = fields.u64();
+        let type_len = usize::from(fields.take(1)[0]);
+        if header_len != (FIXED_LEN + type_len) as u64 {
+            return Err(HeaderError::Corrupt);
+        }
+        if bytes.len() < FIXED_LEN + type_len {
+            return Err(HeaderError::Truncated);
+        }
+        let type_bytes = fields.take(type_len);
+        if !type_bytes.iter().all(|b| b.is_ascii_graphic()) {
+            return Err(HeaderError::Corrupt);
+        }
+        if let Some(size) = file_size {
+            if size != header_len + body_len {
+                return Err(HeaderError::Truncated);
+            }
+        }
+        let header = CacheHeader {
+            key: CacheKey(key),
+            original,
+            created,
+            body_len,
+            content_type: String::from_utf8_lossy(type_bytes).into_owned(),
+        };
+        Ok((header, header_len))
+    }
+}
+
+/// magic + header_len + key + dev + ino + mtime + nsec + size + created +
+/// body_len + content-type length byte.
+const FIXED_LEN: usize = 8 + 4 + 16 + 8 + 8 + 8 + 4 + 8 + 8 + 8 + 1;
+
+/// A cursor over bytes already checked to be long enough.
+struct Fields<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Fields<'a> {
+    fn take(&mut self, n: usize) -> &'a [u8] {
+        let out = &self.bytes[self.at..self.at + n];
+        self.at += n;
+        out
+    }
+    fn u32(&mut self) -> u32 {
+        u32::from_le_bytes(self.take(4).try_into().expect("4 bytes"))
+    }
+    fn u64(&mut self) -> u64 {
+        u64::from_le_bytes(self.take(8).try_into().expect("8 bytes"))
+    }
+}
+
+/// Writes `header || body` to `root/relative` through a temporary file in the
+/// same directory, creating the level directories on the way. Returns the
+/// file's full size. On any error the temporary file is removed and nothing
+/// is left at the final name that was not there before.
+pub fn write_atomically(
+    root: &Path,
+    relative: &str,
+    header: &CacheHeader,
+    body: &[u8],
+    sync: bool,
+) -> io::Result<u64> {
+    let target = root.join(relative);
+    let dir = target.parent().unwrap_or(root);
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let temp = temp_name(&target);
+    let result = write_file(&temp, header, body, sync).and_then(|size| {
+        fs::rename(&temp, &target)?;
+        Ok(size)
+    });
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+fn write_file(path: &Path, header: &CacheHeader, body: &[u8], sync: bool) -> io::Result<u64> {
+    let encoded = header.encode();
+    let mut file: File = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(&encoded)?;
+    file.write_all(body)?;
+    if sync {
+        file.sync_data()?;
+    }
+    Ok((encoded.len() + body.len()) as u64)
+}
+
+/// `<target>.<pid>.<n>.tmp`: unique among this process's writers by the
+/// counter and among processes by the pid, so concurrent writers of one key
+/// never share a temporary file.
+fn temp_name(target: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut name = target.as_os_str().to_owned();
+    name.push(format!(".{}.{n}{TEMP_SUFFIX}", std::process::id()));
+    PathBuf::from(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_header(body_len: u64) -> CacheHeader {
+        CacheHeader {
+            key: CacheKey::derive(b"/m/a.jpg", "350x350"),
+            original: Validators {
+                dev: 2049,
+                ino: 1234567,
+                mtime_sec: 1_700_000_000,
+                mtime_nsec: 123_456_789,
+                size: 1_520_114,
+            },
+            created: 1_700_000_100,
+            body_len,
+            content_type: "image/jpeg".into(),
+        }
+    }
+
+    #[test]
+    fn header_round_trips_and_states_where_the_body_starts() {
+        let header = sample_header(5);
+        let encoded = header.encode();
+        let (decoded, offset) =
+            CacheHeader::decode(&encoded, Some(encoded.len() as u64 + 5)).unwrap();
+        assert_eq!(decoded, header);
+        assert_eq!(offset, encoded.len() as u64);
+        assert!(encoded.len() <= HEADER_MAX);
+    }
+
+    #[test]
+    fn damaged_headers_are_refused() {
+        let encoded = sample_header(5).encode();
+        assert_eq!(
+            CacheHeader::decode(&encoded[..20], None),
+            Err(HeaderError::Truncated)
+        );
+        assert_eq!(
+            CacheHeader::decode(b"\xff\xd8\xff\xe0 a jpeg, not ours.................................................................", None),
+            Err(HeaderError::BadMagic)
+        );
+        // A file cut inside the body is caught by its size.
+        assert_eq!(
+            CacheHeader::decode(&encoded, Some(encoded.len() as u64 + 2)),
+            Err(HeaderError::Truncated)
+        );
+        let mut corrupt = encoded.clone();
+        corrupt[8] ^= 0x40;
+        assert_eq!(
+            CacheHeader::decode(&corrupt, None),
+            Err(HeaderError::Corrupt)
+        );
+    }
+
+    #[test]
+    fn atomic_write_leaves_one_complete_file_and_no_temporaries() {
+        let root = tempfile::tempdir().unwrap();
+        let header = sample_header(4);
+        let relative = header.key.relative_path(&[1, 2]);
+        let size = write_atomically(root.path(), &relative, &header, b"body", false).unwrap();
+        let written = fs::read(root.path().join(&relative)).unwrap();
+        assert_eq!(written.len() as u64, size);
+        let (decoded, offset) = CacheHeader::decode(&written, Some(size)).unwrap();
+        assert_eq!(decoded, header);
+        assert_eq!(&written[offset as usize..], b"body");
+        let dir = root.path().join(&relative);
+        let leftovers: Vec<_> = fs::read_dir(dir.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n.to_string_lossy().ends_with(TEMP_SUFFIX))
+            .collect();
+        assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    }
+
+    #[test]
+    fn failed_write_leaves_nothing_behind() {
+        let root = tempfile::tempdir().unwrap();
+        let header = sample_header(4);
+        // A directory squatting on the final name makes the rename fail.
+        let relative = header.key.relative_path(&[1]);
+        fs::create_dir_all(root.path().join(&relative).join("occupied")).unwrap();
+        assert!(write_atomically(root.path(), &relative, &header, b"body", false).is_err());
+        let parent = root.path().join(&relative);
+        let names: Vec<_> = fs::read_dir(parent.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec![header.key.to_hex()]);
+    }
+}

@@ -282,6 +282,7 @@ impl Builder {
                 binary: binary.clone(),
                 stop_result: None,
                 checked: false,
+                workers,
             };
             match nginx.wait_ready(workers, level) {
                 Readiness::Ready => return nginx,
@@ -372,6 +373,8 @@ pub struct Nginx {
     binary: PathBuf,
     stop_result: Option<Result<(), String>>,
     checked: bool,
+    /// The worker processes awaited at start and after a reload.
+    workers: usize,
 }
 
 enum Readiness {
@@ -455,6 +458,34 @@ impl Nginx {
     /// HEAD `path`.
     pub fn head(&self, path: &str) -> Response {
         Request::head(path).send(self.port)
+    }
+
+    /// Reloads the configuration (SIGHUP to the master) and waits until the
+    /// new workers have started and the old ones have exited, so the next
+    /// request meets the new generation. Needs notices in the error log
+    /// (the default level, `info`, shows them).
+    pub fn reload(&self) {
+        let started = |log: &str| log.matches("start worker process").count();
+        let exited = |log: &str| {
+            log.lines()
+                .filter(|l| l.contains(" worker process ") && l.contains("exited with code"))
+                .count()
+        };
+        let before = self.error_log();
+        let (started_before, exited_before) = (started(&before), exited(&before));
+        signal(self.pid, libc::SIGHUP);
+        let done = try_wait_until(START_DEADLINE, || {
+            let log = self.error_log();
+            (started(&log) >= started_before + self.workers
+                && exited(&log) >= exited_before + self.workers)
+                .then_some(())
+        });
+        if done.is_none() {
+            panic!(
+                "reload did not complete within {START_DEADLINE:?}\n{}",
+                self.report()
+            );
+        }
     }
 
     /// Stops nginx now and fails (panics) if the stop was not clean or the

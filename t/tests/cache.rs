@@ -186,3 +186,96 @@ fn cache_survives_across_workers() {
     assert_eq!(cache_files(&nginx).len(), 1);
     nginx.stop_and_check();
 }
+
+#[test]
+fn a_changed_original_is_not_served_stale() {
+    // Freshness is checked against the original on every request: replace
+    // sunset (landscape) by wine (portrait) under the same name, with a new
+    // mtime, and the thumbnail must follow.
+    let nginx = presets::standard().start();
+    let before = nginx.get("/thumb/sunset.jpg");
+    assert_eq!(before.cache_status(), Some("MISS"));
+    let landscape = image_filter_rs_tests::images::decode(&before.body);
+    assert!(landscape.width > landscape.height);
+
+    let target = nginx.media_dir().join("sunset.jpg");
+    let replacement = std::fs::read(nginx.media_dir().join("wine.jpg")).unwrap();
+    // Write beside and rename, as a deployment would, then move the mtime
+    // well away from the old one so a one-second clock cannot hide it.
+    let tmp = nginx.media_dir().join(".sunset.jpg.new");
+    std::fs::write(&tmp, &replacement).unwrap();
+    let old_mtime = std::fs::metadata(&target).unwrap().modified().unwrap();
+    let new_mtime = old_mtime + Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&tmp)
+        .unwrap()
+        .set_modified(new_mtime)
+        .unwrap();
+    std::fs::rename(&tmp, &target).unwrap();
+
+    let after = nginx.get("/thumb/sunset.jpg");
+    after.assert_status(200);
+    let portrait = image_filter_rs_tests::images::decode(&after.body);
+    assert!(
+        portrait.height > portrait.width,
+        "stale thumbnail served after the original changed ({}x{}, cache status {:?})",
+        portrait.width,
+        portrait.height,
+        after.cache_status()
+    );
+    assert_ne!(
+        after.header("ETag"),
+        before.header("ETag"),
+        "ETag must change"
+    );
+    assert_ne!(
+        after.header("Last-Modified"),
+        before.header("Last-Modified"),
+        "Last-Modified must follow the new original"
+    );
+    let again = nginx.get("/thumb/sunset.jpg");
+    assert_eq!(again.cache_status(), Some("HIT"), "{}", again.describe());
+    assert!(again.body == after.body);
+    nginx.stop_and_check();
+}
+
+#[test]
+fn jpeg_quality_is_part_of_the_cache_key() {
+    let nginx = Nginx::builder()
+        .sample_media(&["seeding.jpg"])
+        .http(presets::CACHE_HTTP)
+        .server(
+            "location /q10/ { alias @MEDIA@/; image_filter_rs 350x350; \
+             image_filter_rs_jpeg_quality 10; image_filter_rs_cache thumbs; \
+             add_header X-Cache-Status $image_filter_rs_cache_status always; }\n\
+             location /q95/ { alias @MEDIA@/; image_filter_rs 350x350; \
+             image_filter_rs_jpeg_quality 95; image_filter_rs_cache thumbs; \
+             add_header X-Cache-Status $image_filter_rs_cache_status always; }",
+        )
+        .start();
+    let low = nginx.get("/q10/seeding.jpg");
+    let high = nginx.get("/q95/seeding.jpg");
+    assert_eq!(low.cache_status(), Some("MISS"));
+    assert_eq!(
+        high.cache_status(),
+        Some("MISS"),
+        "quality 95 was served from the quality 10 entry"
+    );
+    assert!(low.body.len() < high.body.len());
+    assert_eq!(wait_for_cache_files(&nginx, 2).len(), 2);
+    nginx.stop_and_check();
+}
+
+#[test]
+fn percent_encoded_path_hits_the_same_entry() {
+    // The key comes from the original's path after nginx decodes the URI.
+    let nginx = presets::standard().start();
+    let miss = nginx.get("/thumb/seeding.jpg");
+    assert_eq!(miss.cache_status(), Some("MISS"));
+    let hit = nginx.get("/thumb/see%64ing.jpg");
+    assert_eq!(hit.cache_status(), Some("HIT"), "{}", hit.describe());
+    assert!(hit.body == miss.body);
+    assert_eq!(wait_for_cache_files(&nginx, 1).len(), 1);
+    nginx.stop_and_check();
+}

@@ -82,18 +82,27 @@ fn thumbnail_locations(text: &str) -> Vec<String> {
         if !path.starts_with('/') || !path.ends_with('/') {
             continue;
         }
+        // The block's text: from the opening brace to the matching one.
+        let mut block = String::new();
         let mut depth = 0i32;
-        let mut thumbnails = false;
-        for l in &lines[i..] {
-            depth += l.matches('{').count() as i32 - l.matches('}').count() as i32;
-            let t: Vec<&str> = l.split_whitespace().collect();
-            if t.first() == Some(&"image_filter_rs") && t.get(1) != Some(&"off;") {
-                thumbnails = true;
+        'lines: for l in &lines[i..] {
+            for c in l.chars() {
+                match c {
+                    '{' => depth += 1,
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+                block.push(c);
+                if depth == 0 && c == '}' {
+                    break 'lines;
+                }
             }
-            if depth <= 0 {
-                break;
-            }
+            block.push('\n');
         }
+        let thumbnails = block
+            .split([';', '{', '}'])
+            .map(|stmt| stmt.split_whitespace().collect::<Vec<_>>())
+            .any(|t| t.first() == Some(&"image_filter_rs") && t.get(1) != Some(&"off"));
         if thumbnails {
             found.push(path.to_string());
         }

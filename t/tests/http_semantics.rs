@@ -197,3 +197,63 @@ fn last_modified_is_the_originals() {
     }
     nginx.stop_and_check();
 }
+
+#[test]
+fn special_files_are_refused_without_hanging() {
+    // A FIFO named like an image must not block a worker on open or read,
+    // and a directory named like an image behaves as one (301).
+    let nginx = presets::standard()
+        .dir("media/folder.jpg")
+        .file("media/empty.jpg", "")
+        .start();
+    let fifo = nginx.media_dir().join("fifo.jpg");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: c_path is a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0, "mkfifo");
+
+    let resp = nginx.get("/thumb/fifo.jpg");
+    assert!(
+        (400..500).contains(&resp.status),
+        "FIFO: expected a 4xx:\n{}",
+        resp.describe()
+    );
+    let resp = nginx.get("/thumb/folder.jpg");
+    assert_eq!(resp.status, 301, "{}", resp.describe());
+    assert!(resp
+        .expect_header("Location")
+        .ends_with("/thumb/folder.jpg/"));
+    nginx.get("/thumb/empty.jpg").assert_status(415);
+    assert!(
+        files_under(&nginx.path(CACHE_DIR)).is_empty(),
+        "a refusal wrote into the cache"
+    );
+    nginx.stop_and_check();
+}
+
+#[test]
+fn range_requests_on_thumbnails() {
+    // nginx's range filter applies to the thumbnail like to a static file,
+    // whether it was just made (MISS) or comes from the cache (HIT).
+    let nginx = presets::standard().start();
+    let range = Request::get("/thumb/sunset.jpg").header("Range", "bytes=0-99");
+    let first = nginx.request(&range);
+    let full = nginx.get("/thumb/sunset.jpg");
+    full.assert_status(200);
+    let second = nginx.request(&range);
+    for (pass, part) in [("first", &first), ("second", &second)] {
+        assert_eq!(
+            part.status,
+            206,
+            "{pass} range request:\n{}",
+            part.describe()
+        );
+        assert!(part.body == full.body[..100], "{pass}: wrong bytes");
+        let want = format!("bytes 0-99/{}", full.body.len());
+        assert_eq!(
+            part.header("Content-Range"),
+            Some(want.as_str()),
+            "{pass}: Content-Range"
+        );
+    }
+    nginx.stop_and_check();
+}

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use image_filter_rs_tests::cache::{check_layout, files_under};
 use image_filter_rs_tests::presets::{self, CACHE_DIR, CACHE_LEVELS};
+use image_filter_rs_tests::wait::try_wait_until;
 use image_filter_rs_tests::{wait_until, Nginx, Response};
 
 /// Files in the cache directory, each checked against the layout.
@@ -277,5 +278,82 @@ fn percent_encoded_path_hits_the_same_entry() {
     assert_eq!(hit.cache_status(), Some("HIT"), "{}", hit.describe());
     assert!(hit.body == miss.body);
     assert_eq!(wait_for_cache_files(&nginx, 1).len(), 1);
+    nginx.stop_and_check();
+}
+
+#[test]
+fn max_size_bounds_the_cache() {
+    // proxy_cache_path semantics: the cache may overshoot max_size briefly,
+    // but is brought back under it; evicted entries are simply made again.
+    const MAX: u64 = 30 * 1024;
+    let nginx = Nginx::builder()
+        .sample_media(&["seeding.jpg", "sunset.jpg", "wine.jpg"])
+        .http(&format!(
+            "image_filter_rs_cache_path @PREFIX@/cache keys_zone=small:1m levels=1:2 max_size={}k;",
+            MAX / 1024
+        ))
+        .server(
+            "location /thumb/ { alias @MEDIA@/; image_filter_rs 350x350; \
+             image_filter_rs_cache small; \
+             add_header X-Cache-Status $image_filter_rs_cache_status always; }\n\
+             location /crop/ { alias @MEDIA@/; image_filter_rs 200x200 crop; \
+             image_filter_rs_cache small; \
+             add_header X-Cache-Status $image_filter_rs_cache_status always; }",
+        )
+        .start();
+    let paths: Vec<String> = ["thumb", "crop"]
+        .iter()
+        .flat_map(|l| {
+            ["seeding.jpg", "sunset.jpg", "wine.jpg"]
+                .iter()
+                .map(move |n| format!("/{l}/{n}"))
+        })
+        .collect();
+    let mut produced = 0u64;
+    for p in &paths {
+        let r = nginx.get(p);
+        r.assert_status(200);
+        produced += r.body.len() as u64;
+    }
+    assert!(
+        produced > MAX,
+        "the test needs more than {MAX} bytes of thumbnails, made {produced}"
+    );
+    let cache = nginx.path(CACHE_DIR);
+    let total = |files: &[std::path::PathBuf]| -> u64 {
+        files
+            .iter()
+            .map(|f| std::fs::metadata(cache.join(f)).map_or(0, |m| m.len()))
+            .sum()
+    };
+    let shrunk = try_wait_until(Duration::from_secs(15), || {
+        let files = files_under(&cache);
+        (total(&files) <= MAX).then_some(files)
+    });
+    let files = shrunk.unwrap_or_else(|| {
+        let files = files_under(&cache);
+        let statuses: Vec<String> = paths
+            .iter()
+            .map(|p| format!("{p}: {:?}", nginx.get(p).cache_status()))
+            .collect();
+        panic!(
+            "after 15 s the cache still holds {} bytes in {} files, over max_size={MAX} \
+             ({produced} bytes of thumbnails made); statuses on re-request: {}",
+            total(&files),
+            files.len(),
+            statuses.join(", ")
+        )
+    });
+    assert!(
+        !files.is_empty(),
+        "max_size emptied the cache entirely ({produced} bytes made)"
+    );
+    for f in &files {
+        check_layout(f, CACHE_LEVELS).unwrap();
+    }
+    // Everything is still served correctly, from the cache or made again.
+    for p in &paths {
+        nginx.get(p).assert_status(200);
+    }
     nginx.stop_and_check();
 }

@@ -2,9 +2,16 @@
 //! the real module in a throwaway prefix on 127.0.0.1, speaks raw HTTP/1.1 to
 //! it, and checks its error log. The tests themselves live in `t/tests/`.
 //!
-//! Artefacts come from `make build` (`build/sbin/nginx`,
-//! `build/modules/ngx_http_image_filter_rs_module.so`), overridable with
-//! `IFRS_NGINX` and `IFRS_MODULE`.
+//! Run them after `make build`:
+//! `cargo test -p image-filter-rs-tests --release` (add `--no-fail-fast` to
+//! see every failing test file, `-- --nocapture` to see what tests print).
+//!
+//! Environment:
+//! - `IFRS_NGINX`, `IFRS_MODULE`: other artefacts than `build/sbin/nginx` and
+//!   `build/modules/ngx_http_image_filter_rs_module.so` (relative paths are
+//!   taken from the repository root).
+//! - `IFRS_SAMPLE_MEDIA`: another folder than `sample-media/`.
+//! - `CI`: tests that need `../shared/` fail instead of skipping without it.
 
 pub mod cache;
 pub mod http;

@@ -1,27 +1,28 @@
 //! The thumbnail cache: `image_filter_rs_cache_path` parsing, its shared
-//! zone, and finding or storing one thumbnail on disk.
+//! zone and index, the cache manager's work (loading the index from disk,
+//! `inactive`, `max_size`, `min_free`, orphaned temporary files), and reading
+//! one cache file's header.
 //!
-//! A cached thumbnail is a self-describing file (see `thumbnailer::store`):
-//! its header holds the key and the original's validators, so a lookup is an
-//! `open` and one small read, and freshness is decided from the file itself.
-//! The shared zone holds counters that every worker updates; the full index
-//! with eviction and generation locks is built on this zone later.
+//! A cached thumbnail is a self-describing file (see `thumbnailer::store`), so
+//! the index can always be rebuilt from the directory, and a file the index
+//! does not know yet (after a restart) is still found and served.
 
 use core::ffi::{c_char, c_void};
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicU64, Ordering};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use ngx::core::{Status, NGX_CONF_ERROR};
 use ngx::ffi::{
-    ngx_add_path, ngx_conf_full_name, ngx_int_t, ngx_parse_offset, ngx_parse_size, ngx_parse_time, ngx_path_t,
-    ngx_pcalloc, ngx_shared_memory_add, ngx_shm_zone_t, ngx_slab_alloc, ngx_slab_pool_t,
-    ngx_str_t, NGX_ERROR,
+    ngx_add_path, ngx_conf_full_name, ngx_int_t, ngx_parse_offset, ngx_parse_size, ngx_parse_time,
+    ngx_path_t, ngx_pcalloc, ngx_shared_memory_add, ngx_shm_zone_t, ngx_slab_pool_t, ngx_str_t,
+    NGX_ERROR, NGX_LOG_EMERG, NGX_LOG_NOTICE,
 };
 use ngx::http::HttpModule;
 use thumbnailer::key::CacheKey;
-use thumbnailer::store::{CacheHeader, Validators};
+use thumbnailer::store::{self, CacheHeader, Validators};
+
+use crate::index::{content_type_code, Found, Index, ReadyEntry, Slot};
 
 use crate::conf::Directive;
 use crate::ImageFilterRsModule;
@@ -31,23 +32,11 @@ pub struct CachePath {
     pub zone_name: String,
     pub root: PathBuf,
     pub levels: Vec<u8>,
-    /// Parsed and kept for the eviction that enforces them; see README.
     pub max_size: Option<u64>,
+    pub min_free: Option<u64>,
     pub inactive: Duration,
     zone: *mut ngx_shm_zone_t,
 }
-
-/// What lives in the shared zone: figures every worker adds to, readable by
-/// tests and by a future status page.
-#[repr(C)]
-pub struct SharedState {
-    magic: u64,
-    pub generated: AtomicU64,
-    pub hits: AtomicU64,
-    pub store_failures: AtomicU64,
-}
-
-const STATE_MAGIC: u64 = u64::from_le_bytes(*b"IFRSZON1");
 
 const DEFAULT_INACTIVE: Duration = Duration::from_secs(10 * 60);
 
@@ -73,6 +62,7 @@ impl CachePath {
         let mut zone: Option<(String, usize)> = None;
         let mut levels = Vec::new();
         let mut max_size = None;
+        let mut min_free = None;
         let mut inactive = DEFAULT_INACTIVE;
         for arg in &args[1..] {
             let text = arg.to_str().map_err(|_| d.invalid(arg))?;
@@ -82,7 +72,8 @@ impl CachePath {
                 if name.is_empty() {
                     return Err(d.invalid(arg));
                 }
-                // The slab allocator needs a few pages for itself.
+                // The slab allocator needs a few pages for itself, the
+                // index the rest.
                 // SAFETY: ngx_pagesize is set once at startup, before
                 // configuration is read.
                 let min = 8 * unsafe { ngx::ffi::ngx_pagesize };
@@ -96,6 +87,8 @@ impl CachePath {
                 levels = parse_levels(value).ok_or_else(|| d.invalid(arg))?;
             } else if let Some(value) = text.strip_prefix("max_size=") {
                 max_size = Some(parse_offset(value).ok_or_else(|| d.invalid(arg))?);
+            } else if let Some(value) = text.strip_prefix("min_free=") {
+                min_free = Some(parse_offset(value).ok_or_else(|| d.invalid(arg))?);
             } else if let Some(value) = text.strip_prefix("inactive=") {
                 inactive = parse_time(value).ok_or_else(|| d.invalid(arg))?;
             } else {
@@ -104,9 +97,7 @@ impl CachePath {
         }
         let Some((zone_name, size)) = zone else {
             let name = d.name;
-            return Err(d.error(format_args!(
-                "\"{name}\" must have \"keys_zone\" parameter"
-            )));
+            return Err(d.error(format_args!("\"{name}\" must have \"keys_zone\" parameter")));
         };
         if existing.iter().any(|c| c.zone_name == zone_name) {
             return Err(d.error(format_args!("duplicate zone \"{zone_name}\"")));
@@ -122,6 +113,7 @@ impl CachePath {
             root,
             levels,
             max_size,
+            min_free,
             inactive,
             zone: ptr::null_mut(),
         });
@@ -129,9 +121,15 @@ impl CachePath {
         Ok(cache)
     }
 
-    fn add_zone(&mut self, d: &mut Directive<'_>, size: usize) -> Result<*mut ngx_shm_zone_t, *mut c_char> {
+    fn add_zone(
+        &mut self,
+        d: &mut Directive<'_>,
+        size: usize,
+    ) -> Result<*mut ngx_shm_zone_t, *mut c_char> {
         let mut name = pool_str(d, self.zone_name.as_bytes())?;
-        let tag = ptr::from_ref(ImageFilterRsModule::module()).cast_mut().cast();
+        let tag = ptr::from_ref(ImageFilterRsModule::module())
+            .cast_mut()
+            .cast();
         // SAFETY: `cf` is valid during configuration; nginx copies nothing
         // but keeps `name`, which lives in the configuration pool.
         let zone = unsafe { ngx_shared_memory_add(d.cf, &mut name, size, tag) };
@@ -148,14 +146,16 @@ impl CachePath {
     }
 
     /// Registers the directory with nginx, which creates it at startup with
-    /// the workers' user as owner, and checks that no other cache path uses
-    /// it with other levels.
+    /// the workers' user as owner and checks that no other cache path uses it
+    /// with other levels, and makes nginx start its cache manager process,
+    /// which calls `manage` for this cache.
     pub fn register(&mut self, cf: &mut ngx::ffi::ngx_conf_t) -> Result<(), *mut c_char> {
         let root = self.root.to_string_lossy().into_owned();
         // SAFETY: `cf.pool` is the configuration pool; ngx_path_t is plain
         // data that nginx expects zeroed apart from what is set below.
         unsafe {
-            let path = ngx_pcalloc(cf.pool, core::mem::size_of::<ngx_path_t>()).cast::<ngx_path_t>();
+            let path =
+                ngx_pcalloc(cf.pool, core::mem::size_of::<ngx_path_t>()).cast::<ngx_path_t>();
             let Some(path_ref) = path.as_mut() else {
                 return Err(NGX_CONF_ERROR);
             };
@@ -167,6 +167,8 @@ impl CachePath {
                 *slot = usize::from(width);
             }
             path_ref.len = self.levels.iter().map(|&w| usize::from(w) + 1).sum();
+            path_ref.manager = Some(manage);
+            path_ref.data = ptr::from_mut(self).cast();
             path_ref.conf_file = (*cf.conf_file).file.name.data;
             path_ref.line = (*cf.conf_file).line;
             let mut slot = path;
@@ -177,15 +179,15 @@ impl CachePath {
         Ok(())
     }
 
-    /// The zone's shared figures, once nginx has mapped it.
-    pub fn shared(&self) -> Option<&SharedState> {
+    /// The zone's index, once nginx has mapped and initialised it.
+    pub fn index(&self) -> Option<Index> {
         // SAFETY: `zone` was returned by ngx_shared_memory_add and lives as
-        // long as the cycle; `shm.addr` is null before init and then points
-        // to the slab pool whose `data` init_zone set to a SharedState.
+        // long as the cycle; `shm.addr` is null before the zone is mapped and
+        // then points to a slab pool that init_zone set up with an index.
         unsafe {
             let zone = self.zone.as_ref()?;
-            let pool = zone.shm.addr.cast::<ngx_slab_pool_t>().as_ref()?;
-            pool.data.cast::<SharedState>().as_ref()
+            let pool = NonNull::new(zone.shm.addr.cast::<ngx_slab_pool_t>())?;
+            Index::attach(pool)
         }
     }
 
@@ -198,40 +200,179 @@ impl CachePath {
     }
 }
 
-/// Lays out the shared state in a new zone, or adopts the one a reload
-/// inherits, so counters survive `nginx -s reload`.
-extern "C" fn init_zone(zone: *mut ngx_shm_zone_t, previous: *mut c_void) -> ngx_int_t {
-    // SAFETY: nginx calls init with its zone, whose shm is mapped and starts
-    // with an initialised slab pool.
-    let result = std::panic::catch_unwind(|| unsafe {
-        let zone = &mut *zone;
-        let pool = zone.shm.addr.cast::<ngx_slab_pool_t>();
-        if !previous.is_null() || zone.shm.exists != 0 {
-            // Reload with the same zone: the state is already in place.
-            return (*pool).data.cast::<SharedState>().as_ref().map(|s| s.magic) == Some(STATE_MAGIC);
+/// Lays out the index in a new zone, or adopts the one a reload inherits,
+/// so a reload keeps every entry.
+extern "C" fn init_zone(zone: *mut ngx_shm_zone_t, _previous: *mut c_void) -> ngx_int_t {
+    let result = std::panic::catch_unwind(|| {
+        // SAFETY: nginx calls init with its zone, whose shm is mapped and
+        // starts with an initialised slab pool.
+        unsafe {
+            let zone = &mut *zone;
+            let pool = NonNull::new(zone.shm.addr.cast::<ngx_slab_pool_t>()).ok_or("not mapped")?;
+            Index::init(pool).map(|_| ()).map_err(|e| e.0)
         }
-        let state = ngx_slab_alloc(pool, core::mem::size_of::<SharedState>()).cast::<SharedState>();
-        let Some(state) = NonNull::new(state) else {
-            return false;
-        };
-        state.as_ptr().write(SharedState {
-            magic: STATE_MAGIC,
-            generated: AtomicU64::new(0),
-            hits: AtomicU64::new(0),
-            store_failures: AtomicU64::new(0),
-        });
-        (*pool).data = state.as_ptr().cast();
-        true
     });
     match result {
-        Ok(true) => Status::NGX_OK.into(),
-        _ => NGX_ERROR as ngx_int_t,
+        Ok(Ok(())) => Status::NGX_OK.into(),
+        Ok(Err(message)) => {
+            log_cycle(NGX_LOG_EMERG, &format!("image_filter_rs: {message}"));
+            NGX_ERROR as ngx_int_t
+        }
+        Err(_) => NGX_ERROR as ngx_int_t,
     }
 }
 
-impl SharedState {
-    pub fn count(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
+/// The cache manager's periodic work for one cache, in nginx's cache manager
+/// process: never in a worker, so it may walk directories and unlink files.
+/// Returns the milliseconds until the next call.
+extern "C" fn manage(data: *mut c_void) -> ngx::ffi::ngx_msec_t {
+    // SAFETY: `data` is the CachePath that `register` stored in the path; the
+    // configuration that owns it lives as long as this process's cycle.
+    let cache = unsafe { &*data.cast::<CachePath>() };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cache.manage())).unwrap_or(10_000)
+}
+
+/// Files removed per lock: keeps the lock short when much expires at once.
+const SWEEP_BATCH: usize = 256;
+
+impl CachePath {
+    fn manage(&self) -> ngx::ffi::ngx_msec_t {
+        let Some(index) = self.index() else {
+            return 1000;
+        };
+        if !index.lock().loaded() {
+            self.load(&index);
+            index.lock().set_loaded();
+        }
+        self.sweep_temporaries();
+        let now = wall_clock_ms() / 1000;
+        let cutoff = now.saturating_sub(self.inactive.as_secs());
+        loop {
+            let mut removed = Vec::new();
+            index
+                .lock()
+                .remove_inactive(cutoff, SWEEP_BATCH, &mut removed);
+            self.remove_files(&removed);
+            if removed.len() < SWEEP_BATCH {
+                break;
+            }
+        }
+        if let Some(max_size) = self.max_size {
+            let mut victims = Vec::new();
+            index.lock().evict_to_fit(max_size, None, &mut victims);
+            self.remove_files(&victims);
+        }
+        if let Some(min_free) = self.min_free {
+            while free_space(&self.root).is_some_and(|free| free < min_free) {
+                let victim = index.lock().evict_victim(None);
+                match victim {
+                    Some(victim) => self.remove_files(&[victim]),
+                    None => break,
+                }
+            }
+        }
+        1000
+    }
+
+    /// Indexes the files an earlier run left, so that `max_size` counts them
+    /// and `inactive` can expire them; removes damaged ones. Workers do not
+    /// wait for this: a file not indexed yet is found on disk when asked for.
+    fn load(&self, index: &Index) {
+        let mut damaged = 0;
+        let mut loaded = 0;
+        let mut dirs = vec![(self.root.clone(), 0usize)];
+        while let Some((dir, depth)) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else {
+                    continue;
+                };
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                if kind.is_dir() {
+                    if depth < self.levels.len() && name != store::TEMP_DIR {
+                        dirs.push((entry.path(), depth + 1));
+                    }
+                    continue;
+                }
+                let Some(key) = CacheKey::from_hex(name) else {
+                    continue;
+                };
+                if !kind.is_file() || depth != self.levels.len() {
+                    continue;
+                }
+                match read_header(&entry.path()) {
+                    Some((header, offset, size)) if header.key == key => {
+                        let modified = entry
+                            .metadata()
+                            .ok()
+                            .and_then(|m| m.modified().ok())
+                            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                            .map_or(0, |d| d.as_secs());
+                        let mut victims = Vec::new();
+                        let mut locked = index.lock();
+                        if matches!(locked.find(&key), Found::Absent) {
+                            locked.complete(
+                                &key,
+                                ReadyEntry {
+                                    file_size: size,
+                                    body_offset: offset,
+                                    original: header.original.into(),
+                                    origin: 0,
+                                    content_type: content_type_code(&header.content_type),
+                                },
+                                modified,
+                                &mut victims,
+                            );
+                            locked.counters().loaded_files += 1;
+                            loaded += 1;
+                        }
+                        drop(locked);
+                        self.remove_files(&victims);
+                    }
+                    _ => {
+                        let _ = std::fs::remove_file(entry.path());
+                        damaged += 1;
+                    }
+                }
+            }
+        }
+        index.lock().counters().damaged_files += damaged;
+        log_cycle(
+            NGX_LOG_NOTICE,
+            &format!(
+                "image_filter_rs: cache \"{}\" loaded {loaded} files, removed {damaged} damaged",
+                self.zone_name
+            ),
+        );
+    }
+
+    /// Removes temporary files whose writer has died: a worker killed while
+    /// writing leaves one behind.
+    fn sweep_temporaries(&self) {
+        let Ok(entries) = std::fs::read_dir(self.root.join(store::TEMP_DIR)) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let writer = name.to_str().and_then(store::temp_file_writer);
+            if writer.is_none_or(|pid| !process_alive(pid as i32)) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    /// Removes the files of entries dropped from the index. A file renamed
+    /// into place since is removed too; the index no longer knows it, so
+    /// that costs one regeneration, never a wrong answer.
+    pub fn remove_files(&self, slots: &[Slot]) {
+        for slot in slots {
+            let _ = std::fs::remove_file(self.file_path(&CacheKey(slot.key)));
+        }
     }
 }
 
@@ -246,10 +387,65 @@ pub fn validators(info: &ngx::ffi::ngx_open_file_info_t) -> Validators {
     }
 }
 
-/// Whether a cache file's header describes this key and this version of the
-/// original.
-pub fn is_fresh(header: &CacheHeader, key: &CacheKey, original: &Validators) -> bool {
-    header.key == *key && header.original == *original
+/// Reads and checks a cache file's header: the header, the body offset and
+/// the file size, or None when the file is not one of ours or is damaged.
+pub fn read_header(path: &std::path::Path) -> Option<(CacheHeader, u64, u64)> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).ok()?;
+    let size = file.metadata().ok()?.len();
+    let mut head = [0u8; store::HEADER_MAX];
+    let mut filled = 0;
+    while filled < head.len() {
+        match file.read(&mut head[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(_) => return None,
+        }
+    }
+    let (header, offset) = CacheHeader::decode(&head[..filled], Some(size)).ok()?;
+    Some((header, offset, size))
+}
+
+/// Whether a process (a worker that claimed a generation) still exists.
+pub fn process_alive(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks for existence and permission.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Milliseconds since the epoch, from nginx's cached time: cheap, and the
+/// same clock in every process.
+pub fn wall_clock_ms() -> u64 {
+    let tp = ngx::ffi::ngx_timeofday();
+    tp.sec as u64 * 1000 + tp.msec as u64
+}
+
+fn free_space(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut c_path = path.as_os_str().as_bytes().to_vec();
+    c_path.push(0);
+    // SAFETY: statvfs reads a NUL-terminated path and fills the zeroed
+    // structure we own.
+    unsafe {
+        let mut stat: libc::statvfs = core::mem::zeroed();
+        if libc::statvfs(c_path.as_ptr().cast(), &mut stat) != 0 {
+            return None;
+        }
+        Some(stat.f_bavail as u64 * stat.f_frsize as u64)
+    }
+}
+
+fn log_cycle(level: u32, message: &str) {
+    let log = ngx::log::ngx_cycle_log();
+    // SAFETY: the cycle's log is valid for the life of the process.
+    unsafe {
+        if level as usize <= (*log.as_ptr()).log_level {
+            ngx::log::log_error(level as usize, log.as_ptr(), 0, message.as_bytes());
+        }
+    }
 }
 
 fn pool_str(d: &mut Directive<'_>, bytes: &[u8]) -> Result<ngx_str_t, *mut c_char> {

@@ -6,15 +6,16 @@
 //! `ngx_conf_log_error`, so `nginx -t` names the file and line.
 
 use core::ffi::{c_char, c_void};
-use core::ptr;
+use core::ptr::{self, NonNull};
 
 use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use ngx::ffi::{
-    ngx_command_t, ngx_conf_t, ngx_str_t, ngx_uint_t, NGX_CONF_TAKE1, NGX_CONF_TAKE12,
-    NGX_CONF_2MORE, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF,
+    ngx_command_t, ngx_conf_t, ngx_msec_t, ngx_parse_time, ngx_str_t, ngx_thread_pool_add,
+    ngx_thread_pool_t, ngx_uint_t, NGX_CONF_2MORE, NGX_CONF_NOARGS, NGX_CONF_TAKE1,
+    NGX_CONF_TAKE12, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF,
     NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SRV_CONF, NGX_LOG_EMERG,
 };
-use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule, HttpModuleLocationConf};
+use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
 use ngx::{ngx_conf_log_error, ngx_string};
 use thumbnailer::{Fit, Geometry};
 
@@ -48,14 +49,28 @@ pub enum CacheSetting {
     Zone(&'static CachePath),
 }
 
+/// What `image_filter_rs_thread_pool` says, before and after the merge looks
+/// the pool up.
+#[derive(Clone, Copy, Default)]
+pub enum ThreadPoolSetting {
+    #[default]
+    Unset,
+    Off,
+    Named(ngx_str_t),
+    Pool(NonNull<ngx_thread_pool_t>),
+}
+
 #[derive(Default)]
 pub struct LocationConf {
     pub filter: Option<Filter>,
     pub cache: CacheSetting,
     pub jpeg_quality: Option<u8>,
+    pub thread_pool: ThreadPoolSetting,
+    pub lock_timeout: Option<ngx_msec_t>,
 }
 
 pub const DEFAULT_JPEG_QUALITY: u8 = 82;
+pub const DEFAULT_LOCK_TIMEOUT: ngx_msec_t = 5000;
 
 impl LocationConf {
     pub fn cache(&self) -> Option<&'static CachePath> {
@@ -68,9 +83,21 @@ impl LocationConf {
     pub fn jpeg_quality(&self) -> u8 {
         self.jpeg_quality.unwrap_or(DEFAULT_JPEG_QUALITY)
     }
+
+    /// The pool generation runs in; None runs it on the event loop.
+    pub fn thread_pool(&self) -> Option<NonNull<ngx_thread_pool_t>> {
+        match self.thread_pool {
+            ThreadPoolSetting::Pool(pool) => Some(pool),
+            _ => None,
+        }
+    }
+
+    pub fn lock_timeout(&self) -> ngx_msec_t {
+        self.lock_timeout.unwrap_or(DEFAULT_LOCK_TIMEOUT)
+    }
 }
 
-pub static mut COMMANDS: [ngx_command_t; 5] = [
+pub static mut COMMANDS: [ngx_command_t; 8] = [
     ngx_command_t {
         name: ngx_string!("image_filter_rs"),
         type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE12)
@@ -102,6 +129,32 @@ pub static mut COMMANDS: [ngx_command_t; 5] = [
         type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
             as ngx_uint_t,
         set: Some(cmd_jpeg_quality),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("image_filter_rs_thread_pool"),
+        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
+            as ngx_uint_t,
+        set: Some(cmd_thread_pool),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("image_filter_rs_cache_lock_timeout"),
+        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
+            as ngx_uint_t,
+        set: Some(cmd_lock_timeout),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("image_filter_rs_status"),
+        type_: (NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS) as ngx_uint_t,
+        set: Some(cmd_status),
         conf: NGX_HTTP_LOC_CONF_OFFSET,
         offset: 0,
         post: ptr::null_mut(),
@@ -162,7 +215,12 @@ extern "C" fn cmd_image_filter_rs(
 ) -> *mut c_char {
     // SAFETY: nginx calls set handlers with a valid `cf`, the command, and
     // the LocationConf of the block being parsed.
-    let (mut d, lcf) = unsafe { (Directive::from_raw(cf, cmd), &mut *conf.cast::<LocationConf>()) };
+    let (mut d, lcf) = unsafe {
+        (
+            Directive::from_raw(cf, cmd),
+            &mut *conf.cast::<LocationConf>(),
+        )
+    };
     guarded(|| set_filter(&mut d, lcf))
 }
 
@@ -222,7 +280,12 @@ extern "C" fn cmd_cache(
     conf: *mut c_void,
 ) -> *mut c_char {
     // SAFETY: as for cmd_image_filter_rs.
-    let (d, lcf) = unsafe { (Directive::from_raw(cf, cmd), &mut *conf.cast::<LocationConf>()) };
+    let (d, lcf) = unsafe {
+        (
+            Directive::from_raw(cf, cmd),
+            &mut *conf.cast::<LocationConf>(),
+        )
+    };
     guarded(|| {
         if !matches!(lcf.cache, CacheSetting::Unset) {
             return DUPLICATE;
@@ -245,7 +308,12 @@ extern "C" fn cmd_jpeg_quality(
     conf: *mut c_void,
 ) -> *mut c_char {
     // SAFETY: as for cmd_image_filter_rs.
-    let (mut d, lcf) = unsafe { (Directive::from_raw(cf, cmd), &mut *conf.cast::<LocationConf>()) };
+    let (mut d, lcf) = unsafe {
+        (
+            Directive::from_raw(cf, cmd),
+            &mut *conf.cast::<LocationConf>(),
+        )
+    };
     guarded(|| {
         if lcf.jpeg_quality.is_some() {
             return DUPLICATE;
@@ -261,14 +329,83 @@ extern "C" fn cmd_jpeg_quality(
     })
 }
 
+extern "C" fn cmd_thread_pool(
+    cf: *mut ngx_conf_t,
+    cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: as for cmd_image_filter_rs.
+    let (d, lcf) = unsafe {
+        (
+            Directive::from_raw(cf, cmd),
+            &mut *conf.cast::<LocationConf>(),
+        )
+    };
+    guarded(|| {
+        if !matches!(lcf.thread_pool, ThreadPoolSetting::Unset) {
+            return DUPLICATE;
+        }
+        let value = d.args[0];
+        lcf.thread_pool = if value.as_bytes() == b"off" {
+            ThreadPoolSetting::Off
+        } else {
+            ThreadPoolSetting::Named(value)
+        };
+        NGX_CONF_OK
+    })
+}
+
+extern "C" fn cmd_lock_timeout(
+    cf: *mut ngx_conf_t,
+    cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: as for cmd_image_filter_rs.
+    let (mut d, lcf) = unsafe {
+        (
+            Directive::from_raw(cf, cmd),
+            &mut *conf.cast::<LocationConf>(),
+        )
+    };
+    guarded(|| {
+        if lcf.lock_timeout.is_some() {
+            return DUPLICATE;
+        }
+        let mut value = d.args[0];
+        // SAFETY: ngx_parse_time reads `len` bytes of the argument.
+        let ms = unsafe { ngx_parse_time(&mut value, 0) };
+        if ms < 0 {
+            return d.invalid(&d.args[0]);
+        }
+        lcf.lock_timeout = Some(ms as ngx_msec_t);
+        NGX_CONF_OK
+    })
+}
+
+extern "C" fn cmd_status(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    _conf: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: nginx passes a valid `cf` whose context is the location.
+    let cf = unsafe { &mut *cf };
+    guarded(|| match NgxHttpCoreModule::location_conf_mut(cf) {
+        Some(clcf) => {
+            clcf.handler = Some(crate::status::status_handler);
+            NGX_CONF_OK
+        }
+        None => NGX_CONF_ERROR,
+    })
+}
+
 /// Plain decimal digits only: no sign, no spaces, no `0x`, at most 9 digits.
 pub fn parse_decimal(bytes: &[u8]) -> Option<u32> {
     if bytes.is_empty() || bytes.len() > 9 || !bytes.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    bytes
-        .iter()
-        .try_fold(0u32, |n, &b| n.checked_mul(10)?.checked_add(u32::from(b - b'0')))
+    bytes.iter().try_fold(0u32, |n, &b| {
+        n.checked_mul(10)?.checked_add(u32::from(b - b'0'))
+    })
 }
 
 /// Inherits unset values from the enclosing block, resolves the cache zone
@@ -287,6 +424,12 @@ pub fn merge_location(
         }
         if matches!(conf.cache, CacheSetting::Unset) {
             conf.cache = prev.cache;
+        }
+        if conf.lock_timeout.is_none() {
+            conf.lock_timeout = prev.lock_timeout;
+        }
+        if matches!(conf.thread_pool, ThreadPoolSetting::Unset) {
+            conf.thread_pool = prev.thread_pool;
         }
         if let CacheSetting::Named(name) = conf.cache {
             let Some(mcf) = ImageFilterRsModule::main_conf(cf) else {
@@ -315,6 +458,9 @@ pub fn merge_location(
             }
         }
         if let Some(Filter::Resize(_)) = conf.filter {
+            if let Err(rv) = resolve_thread_pool(cf, conf) {
+                return rv;
+            }
             // The merge runs with `cf` pointing at this block's context, so
             // the core location conf here is the one being merged.
             if let Some(clcf) = NgxHttpCoreModule::location_conf_mut(cf) {
@@ -329,3 +475,23 @@ pub fn merge_location(
     })
 }
 
+/// Looks up (or, for `default`, creates) the thread pool of a location that
+/// makes thumbnails. Pools are only asked for where they are used, so a
+/// configuration without thumbnails starts no threads.
+fn resolve_thread_pool(cf: &mut ngx_conf_t, conf: &mut LocationConf) -> Result<(), *mut c_char> {
+    let mut name = match conf.thread_pool {
+        ThreadPoolSetting::Off | ThreadPoolSetting::Pool(_) => return Ok(()),
+        ThreadPoolSetting::Unset => ngx_string!("default"),
+        ThreadPoolSetting::Named(name) => name,
+    };
+    // SAFETY: `cf` is the configuration being merged; nginx keeps `name`'s
+    // bytes, which live in the configuration pool or are static.
+    let pool = unsafe { ngx_thread_pool_add(cf, &mut name) };
+    match NonNull::new(pool) {
+        Some(pool) => {
+            conf.thread_pool = ThreadPoolSetting::Pool(pool);
+            Ok(())
+        }
+        None => Err(NGX_CONF_ERROR),
+    }
+}

@@ -1,180 +1,507 @@
 //! The content handler, step by step: check the request, map the URI to the
-//! original, stat it, derive the cache key, serve a fresh cache file, or
-//! generate the thumbnail, store it and serve it.
+//! original, stat it, derive the cache key; then serve a fresh cache file,
+//! wait for another request that is making the same thumbnail, or make it
+//! (in a thread pool) and store it.
+//!
+//! A request may go asynchronous twice over (waiting on a timer, then on a
+//! pool thread); `RequestCtx` carries its state between those steps and
+//! `Next` says whether a step answered or is waiting.
 
-use core::ptr;
+use core::ptr::{self, NonNull};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
+use ngx::core::Pool;
 use ngx::ffi::{
-    ngx_err_t, ngx_file_t, ngx_http_discard_request_body, ngx_http_map_uri_to_path,
-    ngx_http_request_t, ngx_http_set_disable_symlinks, ngx_int_t, ngx_open_cached_file,
-    ngx_open_file_info_t, ngx_read_file, ngx_str_t, ngx_uint_t, NGX_DECLINED, NGX_HTTP_GET,
-    NGX_HTTP_HEAD, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NOT_ALLOWED, NGX_LOG_ALERT,
-    NGX_LOG_ERR, NGX_OK,
+    ngx_add_timer, ngx_del_timer, ngx_err_t, ngx_event_t, ngx_http_discard_request_body,
+    ngx_http_finalize_request, ngx_http_map_uri_to_path, ngx_http_request_t,
+    ngx_http_run_posted_requests, ngx_http_set_disable_symlinks, ngx_int_t, ngx_log_t, ngx_msec_t,
+    ngx_open_cached_file, ngx_open_file_info_t, ngx_str_t, ngx_thread_pool_t, ngx_uint_t, time_t,
+    NGX_DECLINED, NGX_DONE, NGX_HTTP_GET, NGX_HTTP_HEAD, NGX_HTTP_INTERNAL_SERVER_ERROR,
+    NGX_HTTP_NOT_ALLOWED, NGX_LOG_ALERT, NGX_LOG_ERR, NGX_LOG_INFO, NGX_OK,
 };
-use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
+use ngx::http::{HttpModule, HttpModuleLocationConf, NgxHttpCoreModule};
 use thumbnailer::key::CacheKey;
-use thumbnailer::store::{CacheHeader, Validators, HEADER_MAX};
+use thumbnailer::store::Validators;
 use thumbnailer::{EncodeOptions, ErrorClass, Job, Limits};
 
-use crate::cache::{self, CachePath, SharedState};
+use crate::cache::{self, wall_clock_ms, CachePath};
 use crate::conf::{Filter, LocationConf};
 use crate::errors::{Class, Refusal};
+use crate::index::{self, Found, ReadyEntry, SharedValidators, Slot};
 use crate::response::{self, Body, Meta};
-use crate::status::{set_cache_status, CacheStatus};
-use crate::task::{GenerateTask, StoreTarget};
+use crate::status::CacheStatus;
+use crate::task::{self, GenerateTask, Generated, StoreTarget};
 use crate::ImageFilterRsModule;
 
 const SERVER_ERROR: ngx_int_t = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+
+/// First and longest pause between two looks at a key another request is
+/// making: short enough that a waiter is served soon after the maker
+/// finishes, long enough that fifty waiters cost nothing.
+const FIRST_WAIT_MS: ngx_msec_t = 5;
+const LONGEST_WAIT_MS: ngx_msec_t = 100;
+
+/// What a step of the handler did.
+pub enum Next {
+    /// Answered (or failed) with this code, for the caller to finalize with.
+    Done(ngx_int_t),
+    /// Waiting on a timer or a pool thread, which will continue the request.
+    Async,
+}
+
+/// Everything a request needs across its asynchronous steps; lives in the
+/// request pool, which drops it when the request ends.
+pub struct RequestCtx {
+    pub cache_status: Option<CacheStatus>,
+    path: Vec<u8>,
+    job: Job,
+    key: CacheKey,
+    validators: Validators,
+    mtime: time_t,
+    etag: String,
+    origin: u64,
+    cache: Option<&'static CachePath>,
+    thread_pool: Option<NonNull<ngx_thread_pool_t>>,
+    lock_timeout: ngx_msec_t,
+    /// When this request first found the key being made elsewhere.
+    wait_started_ms: Option<u64>,
+    next_wait_ms: ngx_msec_t,
+    /// This request holds the key's generation claim in the index.
+    claimed: bool,
+    /// The generation task in flight, owned by the pool thread until its
+    /// completion event hands it back.
+    pub(crate) pending: *mut task::TaskSlot,
+    wait_event: ngx_event_t,
+}
+
+impl Drop for RequestCtx {
+    fn drop(&mut self) {
+        // A request ended while waiting (the connection was closed, nginx is
+        // shutting down): its timer must not fire into freed memory.
+        if self.wait_event.timer_set() != 0 {
+            // SAFETY: the event is armed in this worker's timer tree.
+            unsafe { ngx_del_timer(&mut self.wait_event) };
+        }
+        // A claim this request will never complete is released, so others
+        // need not wait for the lock timeout.
+        self.release_claim();
+    }
+}
+
+impl RequestCtx {
+    fn release_claim(&mut self) {
+        if !self.claimed {
+            return;
+        }
+        self.claimed = false;
+        if let Some(index) = self.cache.and_then(CachePath::index) {
+            let mut locked = index.lock();
+            if let Found::Generating(slot) = locked.find(&self.key) {
+                if slot.generator_pid == current_pid() {
+                    locked.remove(&self.key);
+                }
+            }
+        }
+    }
+}
+
+/// The request's context, if the handler made one.
+///
+/// The context lives in the request pool, not in the request structure, so
+/// its borrow is not tied to `r`: each step takes it once and does not ask
+/// for it again while holding it.
+pub fn request_ctx<'a>(r: &ngx_http_request_t) -> Option<&'a mut RequestCtx> {
+    let index = ImageFilterRsModule::module().ctx_index;
+    // SAFETY: our slot of `r.ctx` holds null or the RequestCtx that
+    // `handle` put there, which lives as long as the request pool.
+    unsafe { (*r.ctx.add(index)).cast::<RequestCtx>().as_mut() }
+}
 
 /// The `clcf->handler` of locations with `image_filter_rs`.
 pub extern "C" fn content_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     // SAFETY: nginx calls content handlers with the current, valid request.
     let r = unsafe { &mut *r };
-    let log = r.connection_log();
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(r))) {
-        Ok(rc) => rc,
-        Err(_) => {
-            log_line(log, NGX_LOG_ALERT as ngx_uint_t, 0, "image_filter_rs: internal error (panic)");
-            SERVER_ERROR
+    let next = guarded(r, |r| handle(r));
+    match next {
+        Next::Done(rc) => rc,
+        Next::Async => {
+            // The request stays open until a later step finalizes it.
+            // SAFETY: `r.main` is the valid main request.
+            unsafe { (*r.main).set_count((*r.main).count() + 1) };
+            NGX_DONE as ngx_int_t
         }
     }
 }
 
-fn handle(r: &mut ngx_http_request_t) -> ngx_int_t {
+/// Runs a step so that no panic unwinds into nginx.
+fn guarded(r: &mut ngx_http_request_t, step: impl FnOnce(&mut ngx_http_request_t) -> Next) -> Next {
+    let log = connection_log(r);
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step(r))) {
+        Ok(next) => next,
+        Err(_) => {
+            log_line(
+                log,
+                NGX_LOG_ALERT,
+                0,
+                "image_filter_rs: internal error (panic)",
+            );
+            Next::Done(SERVER_ERROR)
+        }
+    }
+}
+
+/// Continues a request from an event: finalizes it when the step answered.
+fn resume(r: &mut ngx_http_request_t, step: impl FnOnce(&mut ngx_http_request_t) -> Next) {
+    let connection = r.connection;
+    if let Next::Done(rc) = guarded(r, step) {
+        // SAFETY: `r` is the live request this event belongs to.
+        unsafe { ngx_http_finalize_request(r, rc) };
+    }
+    // SAFETY: the connection outlives this call; nginx's event handlers end
+    // by running the requests posted meanwhile.
+    unsafe { ngx_http_run_posted_requests(connection) };
+}
+
+fn handle(r: &mut ngx_http_request_t) -> Next {
     if r.method & (NGX_HTTP_GET | NGX_HTTP_HEAD) as ngx_uint_t == 0 {
-        return NGX_HTTP_NOT_ALLOWED as ngx_int_t;
+        return Next::Done(NGX_HTTP_NOT_ALLOWED as ngx_int_t);
     }
     // A URI naming a directory is the index module's, as with static files.
     if r.uri.as_bytes().last() == Some(&b'/') {
-        return NGX_DECLINED as ngx_int_t;
+        return Next::Done(NGX_DECLINED as ngx_int_t);
     }
     let Some(lcf) = ImageFilterRsModule::location_conf(r) else {
-        return SERVER_ERROR;
+        return Next::Done(SERVER_ERROR);
     };
     let Some(Filter::Resize(geometry)) = lcf.filter else {
-        return NGX_DECLINED as ngx_int_t;
+        return Next::Done(NGX_DECLINED as ngx_int_t);
     };
     // SAFETY: `r` is the request being handled.
     let rc = unsafe { ngx_http_discard_request_body(r) };
     if rc != NGX_OK as ngx_int_t {
-        return rc;
+        return Next::Done(rc);
     }
 
     let Some(path) = map_uri_to_path(r) else {
-        return SERVER_ERROR;
+        return Next::Done(SERVER_ERROR);
     };
+    let job = job_for(lcf, geometry);
+    let path_bytes = path.as_bytes().to_vec();
+    let key = CacheKey::derive(&path_bytes, &job.canonical());
     let original = match open_original(r, path) {
         Ok(Original::File(info)) => info,
-        Ok(Original::Directory) => return NGX_DECLINED as ngx_int_t,
-        Err(rc) => return rc,
+        Ok(Original::Directory) => return Next::Done(NGX_DECLINED as ngx_int_t),
+        Err(rc) => {
+            if rc == ngx::ffi::NGX_HTTP_NOT_FOUND as ngx_int_t {
+                forget_original(lcf.cache(), &key);
+            }
+            return Next::Done(rc);
+        }
     };
-    let job = Job {
-        geometry,
-        encode: EncodeOptions {
-            jpeg_quality: lcf.jpeg_quality(),
-            ..EncodeOptions::default()
-        },
-        limits: Limits::default(),
-    };
-    let path_text = path.as_bytes();
     if original.size as u64 > job.limits.max_source_size {
-        return refuse(
-            r,
-            path_text,
-            &Refusal::new(
-                Class::Image(ErrorClass::TooLarge),
-                format!(
-                    "original is over the {}-byte source size limit",
-                    job.limits.max_source_size
-                ),
+        let refusal = Refusal::new(
+            Class::Image(ErrorClass::TooLarge),
+            format!(
+                "original is over the {}-byte source size limit",
+                job.limits.max_source_size
             ),
         );
+        return Next::Done(refuse(r, &path_bytes, &refusal));
     }
-    let key = CacheKey::derive(path_text, &job.canonical());
-    let validators = cache::validators(&original);
     let etag = format!(
         "\"{}-{:x}-{:x}\"",
         &key.to_hex()[..16],
         original.mtime,
         original.size
     );
-
-    let Some(cache) = lcf.cache() else {
-        set_cache_status(r, CacheStatus::Bypass);
-        return generate(r, lcf, path_text, job, None, original.mtime, &etag);
-    };
-    let status = match lookup(r, cache, &key, &validators) {
-        Lookup::Fresh(hit) => {
-            set_cache_status(r, CacheStatus::Hit);
-            if let Some(shared) = cache.shared() {
-                SharedState::count(&shared.hits);
-            }
-            let meta = Meta {
-                content_type: &hit.header.content_type,
-                length: hit.header.body_len,
-                last_modified: original.mtime,
-                etag: &etag,
-            };
-            return response::send(r, &meta, hit.body);
-        }
-        Lookup::Stale => CacheStatus::Expired,
-        Lookup::Missing => CacheStatus::Miss,
-    };
-    set_cache_status(r, status);
-    let target = StoreTarget {
-        root: cache.root.clone(),
-        relative: cache.relative_path(&key),
+    let ctx = RequestCtx {
+        cache_status: None,
+        origin: origin_of(&path_bytes),
+        path: path_bytes,
+        job,
         key,
-        original: validators,
+        validators: cache::validators(&original),
+        mtime: original.mtime,
+        etag,
+        cache: lcf.cache(),
+        thread_pool: lcf.thread_pool(),
+        lock_timeout: lcf.lock_timeout(),
+        wait_started_ms: None,
+        next_wait_ms: FIRST_WAIT_MS,
+        claimed: false,
+        pending: ptr::null_mut(),
+        // SAFETY: an all-zero event is nginx's idle event.
+        wait_event: unsafe { core::mem::zeroed() },
     };
-    generate(r, lcf, path_text, job, Some((cache, target)), original.mtime, &etag)
+    // SAFETY: the request pool is valid; `allocate` registers a cleanup that
+    // drops the context when the pool is destroyed.
+    let ctx = unsafe { Pool::from_ngx_pool(r.pool) }.allocate(ctx);
+    if ctx.is_null() {
+        return Next::Done(SERVER_ERROR);
+    }
+    let index = ImageFilterRsModule::module().ctx_index;
+    // SAFETY: our slot in the request's context array.
+    unsafe { *r.ctx.add(index) = ctx.cast() };
+    advance(r)
 }
 
-/// Runs the generation task and answers with its result.
-fn generate(
-    r: &mut ngx_http_request_t,
-    _lcf: &LocationConf,
-    path: &[u8],
-    job: Job,
-    store: Option<(&CachePath, StoreTarget)>,
-    mtime: ngx::ffi::time_t,
-    etag: &str,
-) -> ngx_int_t {
-    let (cache, target) = match store {
-        Some((cache, target)) => (Some(cache), Some(target)),
-        None => (None, None),
+fn job_for(lcf: &LocationConf, geometry: thumbnailer::Geometry) -> Job {
+    Job {
+        geometry,
+        encode: EncodeOptions {
+            jpeg_quality: lcf.jpeg_quality(),
+            ..EncodeOptions::default()
+        },
+        limits: Limits::default(),
+    }
+}
+
+/// Decides, from the index, what this request does next: send the cache
+/// file, wait for another request making it, or make it. Called again after
+/// each wait.
+fn advance(r: &mut ngx_http_request_t) -> Next {
+    let Some(ctx) = request_ctx(r) else {
+        return Next::Done(SERVER_ERROR);
     };
-    let task = GenerateTask {
-        original: PathBuf::from(OsStr::from_bytes(path)),
-        job,
+    let Some(cache) = ctx.cache else {
+        ctx.cache_status = Some(CacheStatus::Bypass);
+        return start_generation(r, false);
+    };
+    let Some(index) = cache.index() else {
+        return Next::Done(SERVER_ERROR);
+    };
+    let waited = ctx.wait_started_ms.is_some();
+    let found = index.lock().find(&ctx.key);
+    let mut status = if waited {
+        CacheStatus::Updating
+    } else {
+        CacheStatus::Miss
+    };
+    match found {
+        Found::Ready(slot) if slot.original == ctx.validators.into() => {
+            match open_cache_file(r, cache, &ctx.key, slot.file_size) {
+                Some(file) => {
+                    let mut locked = index.lock();
+                    locked.touch(&ctx.key, wall_clock_ms() / 1000);
+                    locked.counters().hits += 1;
+                    drop(locked);
+                    ctx.cache_status = Some(if waited {
+                        CacheStatus::Updating
+                    } else {
+                        CacheStatus::Hit
+                    });
+                    return send_cache_file(r, file, slot);
+                }
+                // Deleted or cut short behind our back: make it again.
+                None => index.lock().counters().damaged_files += 1,
+            }
+        }
+        Found::Ready(_) => {
+            if !waited {
+                status = CacheStatus::Expired;
+            }
+            index.lock().counters().expired += 1;
+        }
+        Found::Generating(slot) => {
+            let now = wall_clock_ms();
+            let claim_age = now.saturating_sub(slot.since_ms);
+            let maker_alive = cache::process_alive(slot.generator_pid);
+            if maker_alive && claim_age < ctx.lock_timeout as u64 {
+                return wait(r);
+            }
+            // The maker died, or is over the lock timeout: take over.
+            index.lock().counters().stale_locks += 1;
+        }
+        Found::Absent => {
+            // After a restart the index starts empty while the files of the
+            // earlier run are still good: adopt a fresh one.
+            if let Some(next) = adopt_from_disk(r, cache) {
+                return next;
+            }
+        }
+    }
+    let mut victims = Vec::new();
+    let claimed = index.lock().claim(
+        &ctx.key,
+        current_pid(),
+        wall_clock_ms(),
+        ctx.origin,
+        &mut victims,
+    );
+    cache.remove_files(&victims);
+    ctx.claimed = claimed;
+    let mut locked = index.lock();
+    match status {
+        CacheStatus::Expired => {}
+        _ => locked.counters().misses += 1,
+    }
+    drop(locked);
+    ctx.cache_status = Some(status);
+    start_generation(r, claimed)
+}
+
+/// Waits a little before looking at the key again, or, past the lock
+/// timeout, makes the thumbnail without storing it, as `proxy_cache_lock`
+/// does.
+fn wait(r: &mut ngx_http_request_t) -> Next {
+    let log = connection_log(r);
+    let Some(ctx) = request_ctx(r) else {
+        return Next::Done(SERVER_ERROR);
+    };
+    let now = wall_clock_ms();
+    let started = *ctx.wait_started_ms.get_or_insert_with(|| {
+        if let Some(index) = ctx.cache.and_then(CachePath::index) {
+            index.lock().counters().waits += 1;
+        }
+        now
+    });
+    let waited = now.saturating_sub(started);
+    if waited >= ctx.lock_timeout as u64 {
+        if let Some(index) = ctx.cache.and_then(CachePath::index) {
+            index.lock().counters().lock_timeouts += 1;
+        }
+        ctx.cache_status = Some(CacheStatus::Updating);
+        return start_generation(r, false);
+    }
+    let delay = ctx
+        .next_wait_ms
+        .min(ctx.lock_timeout - waited as ngx_msec_t)
+        .max(1);
+    ctx.next_wait_ms = (ctx.next_wait_ms * 2).min(LONGEST_WAIT_MS);
+    let event = &mut ctx.wait_event;
+    event.handler = Some(wait_timer_handler);
+    event.data = ptr::from_mut(r).cast();
+    event.log = log;
+    // SAFETY: the event lives in the request context until the request ends,
+    // and the context's Drop deletes the timer if it is still set then.
+    unsafe { ngx_add_timer(event, delay) };
+    Next::Async
+}
+
+extern "C" fn wait_timer_handler(event: *mut ngx_event_t) {
+    // SAFETY: `data` is the request that armed this timer; it is alive, as
+    // its end would have deleted the timer.
+    let r = unsafe { &mut *(*event).data.cast::<ngx_http_request_t>() };
+    resume(r, advance);
+}
+
+/// Makes the thumbnail: in the location's thread pool, or here when there
+/// is none. `store` says whether this request holds the key's claim.
+fn start_generation(r: &mut ngx_http_request_t, store: bool) -> Next {
+    let Some(ctx) = request_ctx(r) else {
+        return Next::Done(SERVER_ERROR);
+    };
+    let target = match (store, ctx.cache) {
+        (true, Some(cache)) => Some(StoreTarget {
+            root: cache.root.clone(),
+            relative: cache.relative_path(&ctx.key),
+            key: ctx.key,
+            original: ctx.validators,
+        }),
+        _ => None,
+    };
+    let generation = GenerateTask {
+        original: PathBuf::from(OsStr::from_bytes(&ctx.path)),
+        job: ctx.job,
         store: target,
     };
-    let generated = match task.run() {
-        Ok(generated) => generated,
-        Err(refusal) => return refuse(r, path, &refusal),
-    };
-    if let Some(shared) = cache.and_then(CachePath::shared) {
-        SharedState::count(&shared.generated);
-    }
-    if let Some(Err(err)) = &generated.stored {
-        if let Some(shared) = cache.and_then(CachePath::shared) {
-            SharedState::count(&shared.store_failures);
+    match ctx.thread_pool {
+        Some(pool) => match task::post(r, pool, generation) {
+            Ok(()) => Next::Async,
+            Err(()) => {
+                if let Some(ctx) = request_ctx(r) {
+                    ctx.release_claim();
+                }
+                Next::Done(response::service_unavailable(r))
+            }
+        },
+        None => {
+            let result = generation.run();
+            Next::Done(finish(r, result))
         }
-        let message = format!(
-            "image_filter_rs: storing the thumbnail of \"{}\" failed ({err}), served uncached",
-            String::from_utf8_lossy(path)
-        );
-        log_line(r.connection_log(), NGX_LOG_ERR as ngx_uint_t, 0, &message);
     }
+}
+
+/// Called by the pool thread's completion event, back on the event loop.
+pub fn generation_done(r: &mut ngx_http_request_t, result: Result<Generated, Refusal>) {
+    resume(r, move |r| Next::Done(finish(r, result)));
+}
+
+/// Records the generation's outcome in the index and answers.
+fn finish(r: &mut ngx_http_request_t, result: Result<Generated, Refusal>) -> ngx_int_t {
+    let log = connection_log(r);
+    let Some(ctx) = request_ctx(r) else {
+        return SERVER_ERROR;
+    };
+    let generated = match result {
+        Ok(generated) => generated,
+        Err(refusal) => {
+            ctx.release_claim();
+            if let Some(index) = ctx.cache.and_then(CachePath::index) {
+                index.lock().counters().generation_failures += 1;
+            }
+            let path = ctx.path.clone();
+            return refuse(r, &path, &refusal);
+        }
+    };
     let thumbnail = &generated.thumbnail;
+    let path = String::from_utf8_lossy(&ctx.path).into_owned();
+    log_line(
+        log,
+        NGX_LOG_INFO,
+        0,
+        &format!(
+            "image_filter_rs: made {}x{} {} of \"{path}\", {} bytes, in {} ms",
+            thumbnail.width,
+            thumbnail.height,
+            thumbnail.format.mime_type(),
+            thumbnail.bytes.len(),
+            generated.elapsed.as_millis()
+        ),
+    );
+    if let (Some(cache), Some(index)) = (ctx.cache, ctx.cache.and_then(CachePath::index)) {
+        let mut victims: Vec<Slot> = Vec::new();
+        let mut locked = index.lock();
+        locked.counters().generated += 1;
+        match &generated.stored {
+            Some(Ok(file_size)) if ctx.claimed => {
+                let ready = ReadyEntry {
+                    file_size: *file_size,
+                    body_offset: file_size - thumbnail.bytes.len() as u64,
+                    original: SharedValidators::from(ctx.validators),
+                    origin: ctx.origin,
+                    content_type: index::content_type_code(thumbnail.format.mime_type()),
+                };
+                locked.complete(&ctx.key, ready, wall_clock_ms() / 1000, &mut victims);
+                if let Some(max_size) = cache.max_size {
+                    locked.evict_to_fit(max_size, Some(&ctx.key), &mut victims);
+                }
+                ctx.claimed = false;
+            }
+            Some(Err(err)) => {
+                locked.counters().store_failures += 1;
+                drop(locked);
+                ctx.release_claim();
+                log_line(
+                    log,
+                    NGX_LOG_ERR,
+                    0,
+                    &format!(
+                        "image_filter_rs: storing the thumbnail of \"{path}\" failed ({err}), served uncached"
+                    ),
+                );
+            }
+            _ => {}
+        }
+        cache.remove_files(&victims);
+    }
     let meta = Meta {
         content_type: thumbnail.format.mime_type(),
         length: thumbnail.bytes.len() as u64,
-        last_modified: mtime,
-        etag,
+        last_modified: ctx.mtime,
+        etag: &ctx.etag.clone(),
     };
     response::send(r, &meta, Body::Memory(&thumbnail.bytes))
 }
@@ -186,8 +513,118 @@ fn refuse(r: &mut ngx_http_request_t, path: &[u8], refusal: &Refusal) -> ngx_int
         String::from_utf8_lossy(path),
         refusal
     );
-    log_line(r.connection_log(), refusal.log_level(), 0, &message);
+    log_line(connection_log(r), refusal.log_level() as u32, 0, &message);
     refusal.http_status() as ngx_int_t
+}
+
+/// The original is gone: its thumbnail for this job leaves the cache now;
+/// its other sizes leave when they are asked for, or by `inactive`.
+fn forget_original(cache: Option<&'static CachePath>, key: &CacheKey) {
+    let Some(cache) = cache else {
+        return;
+    };
+    let Some(index) = cache.index() else {
+        return;
+    };
+    let removed = index.lock().remove(key);
+    if let Some(slot) = removed.filter(|s| s.state == index::SlotState::Ready) {
+        cache.remove_files(&[slot]);
+    }
+}
+
+/// A cache file opened for sending.
+struct OpenFile {
+    fd: i32,
+    name: ngx_str_t,
+    directio: bool,
+}
+
+/// Opens the key's cache file with nginx (the request pool closes it) and
+/// checks its size against the index.
+fn open_cache_file(
+    r: &mut ngx_http_request_t,
+    cache: &CachePath,
+    key: &CacheKey,
+    expected_size: u64,
+) -> Option<OpenFile> {
+    let mut bytes =
+        std::os::unix::ffi::OsStringExt::into_vec(cache.file_path(key).into_os_string());
+    bytes.push(0);
+    // SAFETY: the request pool outlives the response that uses this name.
+    let mut name = unsafe { ngx_str_t::from_bytes(r.pool, &bytes) }?;
+    name.len -= 1;
+    // SAFETY: zeroed open-file info is valid input; with no cache given,
+    // nginx opens and fstats the file and registers a pool cleanup that
+    // closes it when the request ends.
+    let mut of: ngx_open_file_info_t = unsafe { core::mem::zeroed() };
+    of.directio = NgxHttpCoreModule::location_conf(r).map_or(i64::MAX, |c| c.directio);
+    let rc = unsafe { ngx_open_cached_file(ptr::null_mut(), &mut name, &mut of, r.pool) };
+    if rc != NGX_OK as ngx_int_t || of.is_file() == 0 || of.size as u64 != expected_size {
+        return None;
+    }
+    Some(OpenFile {
+        fd: of.fd,
+        name,
+        directio: of.is_directio() != 0,
+    })
+}
+
+fn send_cache_file(r: &mut ngx_http_request_t, file: OpenFile, slot: Slot) -> Next {
+    let Some(ctx) = request_ctx(r) else {
+        return Next::Done(SERVER_ERROR);
+    };
+    let meta = Meta {
+        content_type: index::content_type_name(slot.content_type).unwrap_or("image/jpeg"),
+        length: slot.file_size - slot.body_offset,
+        last_modified: ctx.mtime,
+        etag: &ctx.etag.clone(),
+    };
+    let body = Body::File {
+        fd: file.fd,
+        name: file.name,
+        offset: slot.body_offset,
+        directio: file.directio,
+    };
+    Next::Done(response::send(r, &meta, body))
+}
+
+/// Indexes and serves a cache file that is on disk but not in the index,
+/// if it was made from this version of the original.
+fn adopt_from_disk(r: &mut ngx_http_request_t, cache: &CachePath) -> Option<Next> {
+    let ctx = request_ctx(r)?;
+    let (header, offset, size) = cache::read_header(&cache.file_path(&ctx.key))?;
+    if header.key != ctx.key || header.original != ctx.validators {
+        return None;
+    }
+    let index = cache.index()?;
+    let ready = ReadyEntry {
+        file_size: size,
+        body_offset: offset,
+        original: header.original.into(),
+        origin: ctx.origin,
+        content_type: index::content_type_code(&header.content_type),
+    };
+    let mut victims = Vec::new();
+    {
+        let mut locked = index.lock();
+        // Another worker may have claimed or indexed it meanwhile.
+        if !matches!(locked.find(&ctx.key), Found::Absent) {
+            return None;
+        }
+        locked.complete(&ctx.key, ready, wall_clock_ms() / 1000, &mut victims);
+        if let Some(max_size) = cache.max_size {
+            locked.evict_to_fit(max_size, Some(&ctx.key), &mut victims);
+        }
+    }
+    cache.remove_files(&victims);
+    let slot = match index.lock().find(&ctx.key) {
+        Found::Ready(slot) => slot,
+        _ => return None,
+    };
+    let file = open_cache_file(r, cache, &ctx.key, slot.file_size)?;
+    index.lock().counters().hits += 1;
+    ctx.cache_status = Some(CacheStatus::Hit);
+    Some(send_cache_file(r, file, slot))
 }
 
 /// The original's path as nginx maps the URI with `root`/`alias`; the string
@@ -243,10 +680,7 @@ fn open_original(r: &mut ngx_http_request_t, mut path: ngx_str_t) -> Result<Orig
         return Ok(Original::Directory);
     }
     if of.is_file() == 0 {
-        let refusal = Refusal::new(
-            Class::Image(ErrorClass::NotFound),
-            "is not a regular file",
-        );
+        let refusal = Refusal::new(Class::Image(ErrorClass::NotFound), "is not a regular file");
         return Err(refuse(r, path.as_bytes(), &refusal));
     }
     Ok(Original::File(of))
@@ -270,100 +704,44 @@ fn open_failure(
         _ => (NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_LOG_CRIT, true),
     };
     if log {
-        // SAFETY: `failed` is null or a static C string naming the syscall.
-        let failed = unsafe { of.failed.as_ref() }
-            .map(|_| unsafe { core::ffi::CStr::from_ptr(of.failed) }.to_string_lossy())
-            .unwrap_or_default();
+        let failed = if of.failed.is_null() {
+            String::from("stat()")
+        } else {
+            // SAFETY: a non-null `failed` is a static C string naming the call.
+            unsafe { core::ffi::CStr::from_ptr(of.failed) }
+                .to_string_lossy()
+                .into_owned()
+        };
         let message = format!(
             "image_filter_rs: {failed} \"{}\" failed",
             String::from_utf8_lossy(path.as_bytes())
         );
-        log_line(r.connection_log(), level as ngx_uint_t, err, &message);
+        log_line(connection_log(r), level, err, &message);
     }
     status as ngx_int_t
 }
 
-struct Hit<'a> {
-    header: CacheHeader,
-    body: Body<'a>,
+/// A short hash of the original's path, kept in its index entries.
+fn origin_of(path: &[u8]) -> u64 {
+    let key = CacheKey::derive(path, "");
+    u64::from_le_bytes(key.0[..8].try_into().expect("8 bytes"))
 }
 
-enum Lookup<'a> {
-    Fresh(Hit<'a>),
-    /// A cache file for this key exists but was made from another version of
-    /// the original, or is damaged.
-    Stale,
-    Missing,
+pub fn current_pid() -> i32 {
+    // SAFETY: ngx_pid is set once when the process starts.
+    unsafe { ngx::ffi::ngx_pid }
 }
 
-/// Opens the key's cache file and checks its header against the key and the
-/// original's validators.
-fn lookup<'a>(
-    r: &mut ngx_http_request_t,
-    cache: &CachePath,
-    key: &CacheKey,
-    validators: &Validators,
-) -> Lookup<'a> {
-    let file_path = cache.file_path(key);
-    let mut bytes = file_path.as_os_str().as_bytes().to_vec();
-    bytes.push(0);
-    // SAFETY: the request pool outlives the response that uses this name.
-    let Some(mut name) = (unsafe { ngx_str_t::from_bytes(r.pool, &bytes) }) else {
-        return Lookup::Missing;
-    };
-    name.len -= 1;
-    // SAFETY: zeroed open-file info is valid input; with no cache given,
-    // nginx opens and fstats the file and registers a pool cleanup that
-    // closes it when the request ends.
-    let mut of: ngx_open_file_info_t = unsafe { core::mem::zeroed() };
-    of.directio = NgxHttpCoreModule::location_conf(r).map_or(i64::MAX, |c| c.directio);
-    let rc = unsafe { ngx_open_cached_file(ptr::null_mut(), &mut name, &mut of, r.pool) };
-    if rc != NGX_OK as ngx_int_t || of.is_file() == 0 {
-        return Lookup::Missing;
-    }
-    let mut head = [0u8; HEADER_MAX];
-    // SAFETY: ngx_file_t is valid when zeroed; `of.fd` is open until the
-    // request pool is destroyed; `head` has HEADER_MAX writable bytes.
-    let read = unsafe {
-        let mut file: ngx_file_t = core::mem::zeroed();
-        file.fd = of.fd;
-        file.name = name;
-        file.log = (*r.connection).log;
-        ngx_read_file(&mut file, head.as_mut_ptr(), head.len(), 0)
-    };
-    if read <= 0 {
-        return Lookup::Stale;
-    }
-    match CacheHeader::decode(&head[..read as usize], Some(of.size as u64)) {
-        Ok((header, offset)) if cache::is_fresh(&header, key, validators) => Lookup::Fresh(Hit {
-            header,
-            body: Body::File {
-                fd: of.fd,
-                name,
-                offset,
-                directio: of.is_directio() != 0,
-            },
-        }),
-        _ => Lookup::Stale,
-    }
+pub fn connection_log(r: &ngx_http_request_t) -> *mut ngx_log_t {
+    // SAFETY: every request has a live connection with a log.
+    unsafe { (*r.connection).log }
 }
 
-fn log_line(log: *mut ngx::ffi::ngx_log_t, level: ngx_uint_t, err: ngx_err_t, message: &str) {
-    // SAFETY: `log` is the connection's log, valid while the request is.
+pub fn log_line(log: *mut ngx_log_t, level: u32, err: ngx_err_t, message: &str) {
+    // SAFETY: `log` is a connection's or the cycle's log, valid here.
     unsafe {
-        if level <= (*log).log_level {
-            ngx::log::log_error(level, log, err, message.as_bytes());
+        if level as ngx_uint_t <= (*log).log_level {
+            ngx::log::log_error(level as ngx_uint_t, log, err, message.as_bytes());
         }
-    }
-}
-
-trait RequestLog {
-    fn connection_log(&self) -> *mut ngx::ffi::ngx_log_t;
-}
-
-impl RequestLog for ngx_http_request_t {
-    fn connection_log(&self) -> *mut ngx::ffi::ngx_log_t {
-        // SAFETY: every request has a live connection with a log.
-        unsafe { (*self.connection).log }
     }
 }

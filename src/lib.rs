@@ -21,6 +21,7 @@ mod cache;
 mod conf;
 mod errors;
 mod handler;
+mod index;
 mod response;
 mod status;
 mod task;

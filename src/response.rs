@@ -20,7 +20,9 @@ pub struct Meta<'a> {
     pub content_type: &'a str,
     pub length: u64,
     /// The original's modification time: the thumbnail is as new as it.
+    /// -1 for none.
     pub last_modified: time_t,
+    /// Empty for none.
     pub etag: &'a str,
 }
 
@@ -58,7 +60,6 @@ pub fn send(r: &mut ngx_http_request_t, meta: &Meta<'_>, body: Body<'_>) -> ngx_
 
 fn set_headers(r: &mut ngx_http_request_t, meta: &Meta<'_>) -> Option<()> {
     let content_type = pool_bytes(r, meta.content_type.as_bytes())?;
-    let etag = pool_bytes(r, meta.etag.as_bytes())?;
     let out = &mut r.headers_out;
     out.status = NGX_HTTP_OK as usize;
     out.content_length_n = meta.length as i64;
@@ -66,6 +67,12 @@ fn set_headers(r: &mut ngx_http_request_t, meta: &Meta<'_>) -> Option<()> {
     out.content_type_len = content_type.len;
     out.content_type = content_type;
     out.content_type_lowcase = ptr::null_mut();
+    if meta.etag.is_empty() {
+        r.set_allow_ranges(1);
+        return Some(());
+    }
+    let etag = pool_bytes(r, meta.etag.as_bytes())?;
+    let out = &mut r.headers_out;
     // SAFETY: `headers` is the request's initialised output header list; the
     // pushed element is pool memory we fill before anyone reads it.
     unsafe {
@@ -96,7 +103,8 @@ fn body_chain(r: &mut ngx_http_request_t, length: u64, body: Body<'_>) -> Option
                 offset,
                 directio,
             } => {
-                let file = ngx_pcalloc(r.pool, core::mem::size_of::<ngx_file_t>()).cast::<ngx_file_t>();
+                let file =
+                    ngx_pcalloc(r.pool, core::mem::size_of::<ngx_file_t>()).cast::<ngx_file_t>();
                 let file_ref = file.as_mut()?;
                 file_ref.fd = fd;
                 file_ref.name = name;
@@ -126,6 +134,25 @@ fn body_chain(r: &mut ngx_http_request_t, length: u64, body: Body<'_>) -> Option
         chain_ref.next = ptr::null_mut();
         Some(chain)
     }
+}
+
+/// 503 with `Retry-After`, for a full thread-pool queue: the client may try
+/// again in a moment, when the queue has drained.
+pub fn service_unavailable(r: &mut ngx_http_request_t) -> ngx_int_t {
+    // SAFETY: as in set_headers; error pages keep the pushed header.
+    unsafe {
+        if let Some(h) = ngx_list_push(&mut r.headers_out.headers)
+            .cast::<ngx_table_elt_t>()
+            .as_mut()
+        {
+            h.hash = 1;
+            h.key = ngx_string!("Retry-After");
+            h.value = ngx_string!("1");
+            h.lowcase_key = ptr::null_mut();
+            h.next = ptr::null_mut();
+        }
+    }
+    ngx::ffi::NGX_HTTP_SERVICE_UNAVAILABLE as ngx_int_t
 }
 
 /// Copies bytes into the request pool as an ngx_str_t.

@@ -1,13 +1,22 @@
-//! The generation task: read the original, make the thumbnail, store it.
+//! The generation task: read the original, make the thumbnail, store it; and
+//! its trip through an nginx thread pool.
 //!
-//! It works on owned data only (paths, settings, bytes) and touches no
-//! nginx structure, pool or log, so it can run on the event loop today and in
-//! a pool thread without change; the handler applies its result.
+//! `GenerateTask::run` works on owned data only (paths, settings, bytes) and
+//! touches no nginx structure, pool or log, so it runs in a pool thread as
+//! well as on the event loop. The thread hands its result back through the
+//! task's completion event, which the event loop runs.
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use core::ffi::c_void;
+use core::ptr::{self, NonNull};
+use ngx::ffi::{
+    ngx_event_t, ngx_http_log_ctx_t, ngx_http_request_t, ngx_log_t, ngx_thread_pool_t,
+    ngx_thread_task_alloc, ngx_thread_task_post, ngx_thread_task_t, NGX_OK,
+};
 
 use thumbnailer::key::CacheKey;
 use thumbnailer::store::{self, CacheHeader, Validators};
@@ -33,6 +42,8 @@ pub struct GenerateTask {
 
 pub struct Generated {
     pub thumbnail: Thumbnail,
+    /// Reading, decoding, resizing, encoding and storing together.
+    pub elapsed: Duration,
     /// None when no cache is configured; an error when storing failed, in
     /// which case the thumbnail is still served, uncached.
     pub stored: Option<io::Result<u64>>,
@@ -40,6 +51,7 @@ pub struct Generated {
 
 impl GenerateTask {
     pub fn run(&self) -> Result<Generated, Refusal> {
+        let started = Instant::now();
         let input = read_bounded(&self.original, self.job.limits.max_source_size)?;
         let thumbnail = make_thumbnail(&input, &self.job)?;
         let stored = self.store.as_ref().map(|target| {
@@ -60,7 +72,11 @@ impl GenerateTask {
                 false,
             )
         });
-        Ok(Generated { thumbnail, stored })
+        Ok(Generated {
+            thumbnail,
+            elapsed: started.elapsed(),
+            stored,
+        })
     }
 }
 
@@ -79,4 +95,94 @@ fn read_bounded(path: &PathBuf, limit: u64) -> Result<Vec<u8>, Refusal> {
         ));
     }
     Ok(input)
+}
+
+/// A task on its way through the pool: the work, then its result. The pool
+/// thread owns it between post and completion; the event loop before and
+/// after.
+pub struct TaskSlot {
+    generation: GenerateTask,
+    result: Option<Result<Generated, Refusal>>,
+}
+
+/// Posts the generation to `pool`. Err when nginx refuses it (the pool's
+/// queue is full; nginx logs that itself).
+pub fn post(
+    r: &mut ngx_http_request_t,
+    pool: NonNull<ngx_thread_pool_t>,
+    generation: GenerateTask,
+) -> Result<(), ()> {
+    // SAFETY: the task and its context (one pointer) are allocated from the
+    // request pool, which outlives the task: the request is `blocked` until
+    // the completion event has run.
+    unsafe {
+        let task: *mut ngx_thread_task_t =
+            ngx_thread_task_alloc(r.pool, core::mem::size_of::<*mut TaskSlot>());
+        let task = task.as_mut().ok_or(())?;
+        let slot = Box::into_raw(Box::new(TaskSlot {
+            generation,
+            result: None,
+        }));
+        task.ctx.cast::<*mut TaskSlot>().write(slot);
+        task.handler = Some(run_in_thread);
+        task.event.handler = Some(completion_event);
+        task.event.data = ptr::from_mut(r).cast();
+        if ngx_thread_task_post(pool.as_ptr(), task) != NGX_OK as ngx::ffi::ngx_int_t {
+            drop(Box::from_raw(slot));
+            return Err(());
+        }
+        let main = &mut *r.main;
+        main.set_blocked(main.blocked() + 1);
+        r.set_aio(1);
+        if let Some(ctx) = crate::handler::request_ctx(r) {
+            ctx.pending = slot;
+        }
+    }
+    Ok(())
+}
+
+/// Runs in a pool thread: only the task's own data is touched.
+unsafe extern "C" fn run_in_thread(data: *mut c_void, _log: *mut ngx_log_t) {
+    // SAFETY: `data` is the task context holding the slot pointer written in
+    // `post`; nothing else touches the slot until the completion event.
+    let slot = unsafe { &mut **data.cast::<*mut TaskSlot>() };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| slot.generation.run()));
+    slot.result = Some(result.unwrap_or_else(|_| {
+        Err(Refusal::new(
+            Class::Image(ErrorClass::Internal),
+            "internal error (panic) while making the thumbnail",
+        ))
+    }));
+}
+
+/// Back on the event loop once the thread is done.
+extern "C" fn completion_event(event: *mut ngx_event_t) {
+    // SAFETY: `data` is the request `post` stored; it is alive because it was
+    // blocked for this task. Its log context is pointed at it, as nginx's own
+    // thread completions do, so log lines name the right request.
+    let r = unsafe { &mut *(*event).data.cast::<ngx_http_request_t>() };
+    unsafe {
+        let main = &mut *r.main;
+        main.set_blocked(main.blocked() - 1);
+        r.set_aio(0);
+        let log = (*r.connection).log;
+        if let Some(log_ctx) = (*log).data.cast::<ngx_http_log_ctx_t>().as_mut() {
+            log_ctx.current_request = r;
+        }
+    }
+    let slot = crate::handler::request_ctx(r)
+        .map(|ctx| core::mem::replace(&mut ctx.pending, ptr::null_mut()));
+    let result = match slot {
+        // SAFETY: the pointer came from Box::into_raw in `post`, and the
+        // thread is done with it.
+        Some(slot) if !slot.is_null() => unsafe { Box::from_raw(slot) }.result,
+        _ => None,
+    };
+    let result = result.unwrap_or_else(|| {
+        Err(Refusal::new(
+            Class::Image(ErrorClass::Internal),
+            "the thumbnail task returned no result",
+        ))
+    });
+    crate::handler::generation_done(r, result);
 }

@@ -5,9 +5,10 @@
 //! original's validators and the content type, so the module can check
 //! freshness with one small read and a cache loader can rebuild an index from
 //! the files alone; the body is sent from `header_len` with sendfile, as
-//! nginx's `proxy_cache` does. Files are written to a temporary name in the
-//! same directory and renamed into place, so a reader never sees half a file,
-//! and a crash leaves at most a `*.tmp` file that a sweep can remove.
+//! nginx's `proxy_cache` does. Files are written under [`TEMP_DIR`] of the
+//! cache root (the same file system) and renamed into place, so a reader
+//! never sees half a file, and a crash leaves at most a `*.tmp` file in one
+//! known directory that a sweep can remove without walking the whole cache.
 
 use crate::key::CacheKey;
 use std::fs::{self, File, OpenOptions};
@@ -25,6 +26,9 @@ pub const HEADER_MAX: usize = 256;
 /// Suffix of in-progress files; anything carrying it is garbage once no
 /// writer is alive.
 pub const TEMP_SUFFIX: &str = ".tmp";
+
+/// Directory under the cache root that holds in-progress files.
+pub const TEMP_DIR: &str = ".tmp";
 
 /// What identifies one version of an original: a replaced or edited file
 /// changes at least one of these.
@@ -158,10 +162,10 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// Writes `header || body` to `root/relative` through a temporary file in the
-/// same directory, creating the level directories on the way. Returns the
-/// file's full size. On any error the temporary file is removed and nothing
-/// is left at the final name that was not there before.
+/// Writes `header || body` to `root/relative` through a temporary file in
+/// `root/.tmp`, creating the level directories on the way. Returns the file's
+/// full size. On any error the temporary file is removed and nothing is left
+/// at the final name that was not there before.
 pub fn write_atomically(
     root: &Path,
     relative: &str,
@@ -171,11 +175,14 @@ pub fn write_atomically(
 ) -> io::Result<u64> {
     let target = root.join(relative);
     let dir = target.parent().unwrap_or(root);
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    let temp = temp_name(&target);
+    let temp_dir = root.join(TEMP_DIR);
+    for dir in [dir, temp_dir.as_path()] {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    let temp = temp_name(&temp_dir, &target);
     let result = write_file(&temp, header, body, sync).and_then(|size| {
         fs::rename(&temp, &target)?;
         Ok(size)
@@ -201,15 +208,24 @@ fn write_file(path: &Path, header: &CacheHeader, body: &[u8], sync: bool) -> io:
     Ok((encoded.len() + body.len()) as u64)
 }
 
-/// `<target>.<pid>.<n>.tmp`: unique among this process's writers by the
-/// counter and among processes by the pid, so concurrent writers of one key
-/// never share a temporary file.
-fn temp_name(target: &Path) -> PathBuf {
+/// `<temp_dir>/<key>.<pid>.<n>.tmp`: unique among this process's writers by
+/// the counter and among processes by the pid, so concurrent writers of one
+/// key never share a temporary file, and a sweep can tell from the pid
+/// whether the writer is still alive.
+fn temp_name(temp_dir: &Path, target: &Path) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mut name = target.as_os_str().to_owned();
+    let mut name = target.file_name().unwrap_or_default().to_owned();
     name.push(format!(".{}.{n}{TEMP_SUFFIX}", std::process::id()));
-    PathBuf::from(name)
+    temp_dir.join(name)
+}
+
+/// The pid of the writer of a temporary file, from its name.
+pub fn temp_file_writer(name: &str) -> Option<u32> {
+    let stem = name.strip_suffix(TEMP_SUFFIX)?;
+    let mut parts = stem.rsplitn(3, '.');
+    let _counter = parts.next()?;
+    parts.next()?.parse().ok()
 }
 
 #[cfg(test)]
@@ -278,11 +294,9 @@ mod tests {
         let (decoded, offset) = CacheHeader::decode(&written, Some(size)).unwrap();
         assert_eq!(decoded, header);
         assert_eq!(&written[offset as usize..], b"body");
-        let dir = root.path().join(&relative);
-        let leftovers: Vec<_> = fs::read_dir(dir.parent().unwrap())
+        let leftovers: Vec<_> = fs::read_dir(root.path().join(TEMP_DIR))
             .unwrap()
             .map(|e| e.unwrap().file_name())
-            .filter(|n| n.to_string_lossy().ends_with(TEMP_SUFFIX))
             .collect();
         assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     }
@@ -301,5 +315,16 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, vec![header.key.to_hex()]);
+        assert_eq!(fs::read_dir(root.path().join(TEMP_DIR)).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn temporary_names_carry_the_writer_pid() {
+        let name = temp_name(Path::new("/c/.tmp"), Path::new("/c/a/bc/abc"));
+        let file = name.file_name().unwrap().to_str().unwrap();
+        assert!(file.starts_with("abc."), "{file}");
+        assert_eq!(temp_file_writer(file), Some(std::process::id()));
+        assert_eq!(temp_file_writer("abc"), None);
+        assert_eq!(temp_file_writer("abc.x.1.tmp"), None);
     }
 }

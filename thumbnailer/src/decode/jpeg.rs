@@ -1,0 +1,266 @@
+//! JPEG: our own bounded marker walk for the header facts (size, EXIF
+//! orientation, ICC, Adobe CMYK inversion), libjpeg-turbo for the pixels,
+//! decoded at 1/2, 1/4 or 1/8 scale when the output is small enough.
+
+use turbojpeg::{Colorspace, Decompressor, Image, PixelFormat, ScalingFactor};
+
+use crate::bitmap::{Bitmap, Layout};
+use crate::decode::{Decoded, Header, SourceColour};
+use crate::error::Error;
+use crate::orient::{exif_orientation, Orientation};
+
+/// Progressive files need one pass over all coefficients per scan; normal
+/// encoders write about 10 scans, so anything past this is a CPU bomb.
+const MAX_SCANS: u32 = 100;
+
+/// ICC profiles are split over at most 255 APP2 segments of < 64 KiB each;
+/// real profiles are well under this.
+const MAX_ICC_BYTES: usize = 4 << 20;
+
+/// Header facts gathered by walking the segments before the first scan.
+#[derive(Debug, Default)]
+pub(crate) struct JpegInfo {
+    pub width: u32,
+    pub height: u32,
+    pub components: u8,
+    pub precision: u8,
+    pub orientation: Option<Orientation>,
+    pub icc: Option<Vec<u8>>,
+    /// The Adobe APP14 segment was present: Photoshop-style CMYK is stored
+    /// inverted.
+    pub adobe: bool,
+}
+
+/// Walks marker segments up to the first SOS. Never reads past the slice and
+/// never allocates more than the ICC chunks it copies.
+pub(crate) fn scan_markers(data: &[u8]) -> Result<JpegInfo, Error> {
+    let truncated = || Error::unsupported("truncated jpeg header");
+    let mut info = JpegInfo::default();
+    let mut icc_chunks: Vec<(u8, &[u8])> = Vec::new();
+    let mut icc_bytes = 0usize;
+    let mut seen_sof = false;
+    let mut pos = 2; // after SOI
+    loop {
+        // Markers may be preceded by any number of 0xFF fill bytes.
+        if *data.get(pos).ok_or_else(truncated)? != 0xFF {
+            return Err(Error::unsupported("corrupt jpeg: expected a marker"));
+        }
+        while data.get(pos) == Some(&0xFF) {
+            pos += 1;
+        }
+        let marker = *data.get(pos).ok_or_else(truncated)?;
+        pos += 1;
+        match marker {
+            0xD8 | 0x01 | 0xD0..=0xD7 => continue, // stand-alone markers
+            0xD9 => return Err(Error::unsupported("jpeg has no image data")),
+            _ => {}
+        }
+        let len_bytes = data.get(pos..pos + 2).ok_or_else(truncated)?;
+        let len = usize::from(u16::from_be_bytes([len_bytes[0], len_bytes[1]]));
+        if len < 2 {
+            return Err(Error::unsupported("corrupt jpeg: bad segment length"));
+        }
+        let payload = data.get(pos + 2..pos + len).ok_or_else(truncated)?;
+        pos += len;
+        match marker {
+            0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => {
+                if seen_sof {
+                    continue;
+                }
+                if payload.len() < 6 {
+                    return Err(truncated());
+                }
+                info.precision = payload[0];
+                info.height = u32::from(u16::from_be_bytes([payload[1], payload[2]]));
+                info.width = u32::from(u16::from_be_bytes([payload[3], payload[4]]));
+                info.components = payload[5];
+                seen_sof = true;
+            }
+            0xE1 if info.orientation.is_none() => {
+                if let Some(tiff) = payload.strip_prefix(b"Exif\0\0") {
+                    info.orientation = exif_orientation(tiff);
+                }
+            }
+            0xE2 => {
+                if let Some(rest) = payload.strip_prefix(b"ICC_PROFILE\0") {
+                    if rest.len() >= 2 && icc_bytes + rest.len() <= MAX_ICC_BYTES {
+                        icc_bytes += rest.len() - 2;
+                        icc_chunks.push((rest[0], &rest[2..]));
+                    }
+                }
+            }
+            0xEE if payload.starts_with(b"Adobe") => info.adobe = true,
+            0xDA => break,
+            _ => {}
+        }
+    }
+    if !seen_sof {
+        return Err(Error::unsupported("jpeg has no frame header"));
+    }
+    if !icc_chunks.is_empty() {
+        icc_chunks.sort_by_key(|&(seq, _)| seq);
+        info.icc = Some(
+            icc_chunks
+                .iter()
+                .flat_map(|&(_, c)| c.iter().copied())
+                .collect(),
+        );
+    }
+    Ok(info)
+}
+
+pub(crate) fn read_header(data: &[u8]) -> Result<Header, Error> {
+    let info = scan_markers(data)?;
+    Ok(Header {
+        width: info.width,
+        height: info.height,
+        frames: 1,
+        orientation: info.orientation.unwrap_or(Orientation::Normal),
+    })
+}
+
+fn turbo_error(e: turbojpeg::Error) -> Error {
+    Error::unsupported(format!("jpeg decode failed: {}", lower_message(&e)))
+}
+
+fn lower_message(e: &turbojpeg::Error) -> String {
+    match e {
+        turbojpeg::Error::TurboJpegError(m) => m.to_lowercase(),
+        other => other.to_string().to_lowercase(),
+    }
+}
+
+/// libjpeg reports some harmless oddities as warnings, which TurboJPEG turns
+/// into a failed call even though every pixel was written. Only these are
+/// forgiven; truncation and corrupt entropy data are not, so a half-grey
+/// picture is never cached.
+fn is_harmless_warning(e: &turbojpeg::Error) -> bool {
+    let m = lower_message(e);
+    [
+        "extraneous bytes before marker",
+        "unknown jfif revision",
+        "invalid sos parameters for sequential jpeg",
+    ]
+    .iter()
+    .any(|w| m.contains(w))
+}
+
+/// Decodes at `1/shrink` scale (shrink is 1, 2, 4 or 8).
+pub(crate) fn decode(data: &[u8], shrink: u32) -> Result<Decoded, Error> {
+    let info = scan_markers(data)?;
+    let mut decompressor =
+        Decompressor::new().map_err(|e| Error::internal(format!("jpeg init: {e}")))?;
+    decompressor
+        .set_scan_limit(MAX_SCANS)
+        .map_err(turbo_error)?;
+    let header = decompressor.read_header(data).map_err(turbo_error)?;
+    // Lossless JPEG cannot be scaled in the DCT domain.
+    let shrink = if header.is_lossless {
+        1
+    } else {
+        shrink.clamp(1, 8)
+    };
+    let factor = ScalingFactor::new(1, shrink as usize);
+    decompressor
+        .set_scaling_factor(factor)
+        .map_err(turbo_error)?;
+    let scaled = header.scaled(factor);
+    let (format, layout, colour) = match header.colorspace {
+        Colorspace::Gray => (PixelFormat::GRAY, Layout::Gray, SourceColour::Gray),
+        Colorspace::CMYK | Colorspace::YCCK => (
+            PixelFormat::CMYK,
+            Layout::Rgba,
+            SourceColour::Cmyk {
+                inverted: info.adobe,
+            },
+        ),
+        _ => (PixelFormat::RGB, Layout::Rgb, SourceColour::Rgb),
+    };
+    let (width, height) = (scaled.width, scaled.height);
+    let pitch = width * format.size();
+    let mut pixels = vec![0u8; pitch * height];
+    let image = Image {
+        pixels: pixels.as_mut_slice(),
+        width,
+        pitch,
+        height,
+        format,
+    };
+    if let Err(e) = decompressor.decompress(data, image) {
+        if !is_harmless_warning(&e) {
+            return Err(turbo_error(e));
+        }
+    }
+    let bitmap = Bitmap::new(width as u32, height as u32, layout, pixels)?;
+    Ok(Decoded {
+        bitmap,
+        colour,
+        icc: info.icc,
+        from_palette: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segment(marker: u8, payload: &[u8]) -> Vec<u8> {
+        let mut v = vec![0xFF, marker];
+        v.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+        v.extend_from_slice(payload);
+        v
+    }
+
+    fn sof(width: u16, height: u16) -> Vec<u8> {
+        let mut p = vec![8];
+        p.extend_from_slice(&height.to_be_bytes());
+        p.extend_from_slice(&width.to_be_bytes());
+        p.extend_from_slice(&[1, 1, 0x11, 0]);
+        segment(0xC0, &p)
+    }
+
+    #[test]
+    fn marker_walk_finds_size_icc_and_adobe() {
+        let mut f = vec![0xFF, 0xD8];
+        f.extend(segment(0xE2, b"ICC_PROFILE\0\x02\x02world"));
+        f.extend(segment(0xE2, b"ICC_PROFILE\0\x01\x02hello "));
+        f.extend(segment(0xEE, b"Adobe\0\x64\0\0\0\0\x02"));
+        f.extend([0xFF, 0xFF]); // fill bytes
+        f.extend(sof(640, 480));
+        f.extend(segment(0xDA, &[1, 1, 0, 0, 63, 0]));
+        let info = scan_markers(&f).unwrap();
+        assert_eq!((info.width, info.height, info.components), (640, 480, 1));
+        assert_eq!(info.icc.as_deref(), Some(&b"hello world"[..]));
+        assert!(info.adobe);
+        assert_eq!(info.orientation, None);
+    }
+
+    #[test]
+    fn marker_walk_rejects_truncation_everywhere_without_panicking() {
+        let mut f = vec![0xFF, 0xD8];
+        f.extend(segment(0xE1, b"Exif\0\0MM\0*\0\0\0\x08"));
+        f.extend(sof(10, 10));
+        f.extend(segment(0xDA, &[1, 1, 0, 0, 63, 0]));
+        assert!(scan_markers(&f).is_ok());
+        for cut in 2..f.len() - 8 {
+            let e = scan_markers(&f[..cut]).unwrap_err();
+            assert_eq!(e.class(), crate::ErrorClass::Unsupported, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn header_without_frame_is_refused() {
+        let mut f = vec![0xFF, 0xD8];
+        f.extend(segment(0xDA, &[1, 1, 0, 0, 63, 0]));
+        assert_eq!(
+            scan_markers(&f).unwrap_err().to_string(),
+            "jpeg has no frame header"
+        );
+        assert_eq!(
+            scan_markers(&[0xFF, 0xD8, 0xFF, 0xD9])
+                .unwrap_err()
+                .to_string(),
+            "jpeg has no image data"
+        );
+    }
+}

@@ -51,9 +51,25 @@ fn concurrent_requests_for_one_thumbnail_agree_and_store_one_file() {
     }
     let statuses: Vec<&str> = responses.iter().filter_map(|r| r.cache_status()).collect();
     println!("cache statuses: {statuses:?}");
+    // One request makes the thumbnail (MISS); the others are served its
+    // result, having found it ready (HIT) or waited for it (UPDATING, the
+    // module's word, after nginx's $upstream_cache_status). Two MISSes mean
+    // the work was done twice.
+    assert_eq!(
+        statuses.len(),
+        responses.len(),
+        "a response lacks X-Cache-Status"
+    );
     assert!(
-        statuses.iter().all(|s| *s == "MISS" || *s == "HIT"),
+        statuses
+            .iter()
+            .all(|s| matches!(*s, "MISS" | "HIT" | "UPDATING")),
         "unexpected cache statuses {statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "MISS").count(),
+        1,
+        "exactly one request should make the thumbnail: {statuses:?}"
     );
     let files = wait_until("the cache file", Duration::from_secs(10), || {
         let f = files_under(&nginx.path(CACHE_DIR));

@@ -1,0 +1,2 @@
+//! Placeholder: the HTTP load generator follows in the next commit.
+fn main() {}

@@ -67,6 +67,8 @@ pub struct LocationConf {
     pub jpeg_quality: Option<u8>,
     pub thread_pool: ThreadPoolSetting,
     pub lock_timeout: Option<ngx_msec_t>,
+    /// Testing only: how long generation pauses before it starts.
+    pub debug_delay: Option<ngx_msec_t>,
 }
 
 pub const DEFAULT_JPEG_QUALITY: u8 = 82;
@@ -95,9 +97,13 @@ impl LocationConf {
     pub fn lock_timeout(&self) -> ngx_msec_t {
         self.lock_timeout.unwrap_or(DEFAULT_LOCK_TIMEOUT)
     }
+
+    pub fn debug_delay(&self) -> ngx_msec_t {
+        self.debug_delay.unwrap_or(0)
+    }
 }
 
-pub static mut COMMANDS: [ngx_command_t; 8] = [
+pub static mut COMMANDS: [ngx_command_t; 9] = [
     ngx_command_t {
         name: ngx_string!("image_filter_rs"),
         type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE12)
@@ -147,6 +153,15 @@ pub static mut COMMANDS: [ngx_command_t; 8] = [
         type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
             as ngx_uint_t,
         set: Some(cmd_lock_timeout),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("image_filter_rs_debug_delay"),
+        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
+            as ngx_uint_t,
+        set: Some(cmd_debug_delay),
         conf: NGX_HTTP_LOC_CONF_OFFSET,
         offset: 0,
         post: ptr::null_mut(),
@@ -361,25 +376,36 @@ extern "C" fn cmd_lock_timeout(
     conf: *mut c_void,
 ) -> *mut c_char {
     // SAFETY: as for cmd_image_filter_rs.
-    let (mut d, lcf) = unsafe {
-        (
-            Directive::from_raw(cf, cmd),
-            &mut *conf.cast::<LocationConf>(),
-        )
-    };
-    guarded(|| {
-        if lcf.lock_timeout.is_some() {
-            return DUPLICATE;
-        }
-        let mut value = d.args[0];
-        // SAFETY: ngx_parse_time reads `len` bytes of the argument.
-        let ms = unsafe { ngx_parse_time(&mut value, 0) };
-        if ms < 0 {
-            return d.invalid(&d.args[0]);
-        }
-        lcf.lock_timeout = Some(ms as ngx_msec_t);
-        NGX_CONF_OK
-    })
+    let (mut d, lcf) = unsafe { (Directive::from_raw(cf, cmd), &mut *conf.cast::<LocationConf>()) };
+    guarded(|| set_msec(&mut d, &mut lcf.lock_timeout))
+}
+
+/// Makes every generation in the location pause first, so tests can catch
+/// one in flight (a worker crash, a client leaving, a full queue). Not for
+/// production; documented as such.
+extern "C" fn cmd_debug_delay(
+    cf: *mut ngx_conf_t,
+    cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: as for cmd_image_filter_rs.
+    let (mut d, lcf) = unsafe { (Directive::from_raw(cf, cmd), &mut *conf.cast::<LocationConf>()) };
+    guarded(|| set_msec(&mut d, &mut lcf.debug_delay))
+}
+
+/// A time argument in nginx's syntax (`5s`, `500ms`), as milliseconds.
+fn set_msec(d: &mut Directive<'_>, slot: &mut Option<ngx_msec_t>) -> *mut c_char {
+    if slot.is_some() {
+        return DUPLICATE;
+    }
+    let mut value = d.args[0];
+    // SAFETY: ngx_parse_time reads `len` bytes of the argument.
+    let ms = unsafe { ngx_parse_time(&mut value, 0) };
+    if ms < 0 {
+        return d.invalid(&d.args[0]);
+    }
+    *slot = Some(ms as ngx_msec_t);
+    NGX_CONF_OK
 }
 
 extern "C" fn cmd_status(
@@ -427,6 +453,9 @@ pub fn merge_location(
         }
         if conf.lock_timeout.is_none() {
             conf.lock_timeout = prev.lock_timeout;
+        }
+        if conf.debug_delay.is_none() {
+            conf.debug_delay = prev.debug_delay;
         }
         if matches!(conf.thread_pool, ThreadPoolSetting::Unset) {
             conf.thread_pool = prev.thread_pool;

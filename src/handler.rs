@@ -65,6 +65,7 @@ pub struct RequestCtx {
     cache: Option<&'static CachePath>,
     thread_pool: Option<NonNull<ngx_thread_pool_t>>,
     lock_timeout: ngx_msec_t,
+    debug_delay: ngx_msec_t,
     /// When this request first found the key being made elsewhere.
     wait_started_ms: Option<u64>,
     next_wait_ms: ngx_msec_t,
@@ -228,6 +229,7 @@ fn handle(r: &mut ngx_http_request_t) -> Next {
         cache: lcf.cache(),
         thread_pool: lcf.thread_pool(),
         lock_timeout: lcf.lock_timeout(),
+        debug_delay: lcf.debug_delay(),
         wait_started_ms: None,
         next_wait_ms: FIRST_WAIT_MS,
         claimed: false,
@@ -406,10 +408,14 @@ fn start_generation(r: &mut ngx_http_request_t, store: bool) -> Next {
         original: PathBuf::from(OsStr::from_bytes(&ctx.path)),
         job: ctx.job,
         store: target,
+        debug_delay: std::time::Duration::from_millis(ctx.debug_delay as u64),
     };
     match ctx.thread_pool {
         Some(pool) => match task::post(r, pool, generation) {
-            Ok(()) => Next::Async,
+            Ok(()) => {
+                hold_worker_open(r);
+                Next::Async
+            }
             Err(()) => {
                 if let Some(ctx) = request_ctx(r) {
                     ctx.release_claim();
@@ -426,7 +432,40 @@ fn start_generation(r: &mut ngx_http_request_t, store: bool) -> Next {
 
 /// Called by the pool thread's completion event, back on the event loop.
 pub fn generation_done(r: &mut ngx_http_request_t, result: Result<Generated, Refusal>) {
+    if let Some(ctx) = request_ctx(r) {
+        if ctx.wait_event.timer_set() != 0 {
+            // SAFETY: the guard timer armed by hold_worker_open.
+            unsafe { ngx_del_timer(&mut ctx.wait_event) };
+        }
+    }
     resume(r, move |r| Next::Done(finish(r, result)));
+}
+
+/// A gracefully stopping worker exits once no timer is left, and a task in
+/// a pool thread has none: without this guard the worker would exit with
+/// the request open and its answer lost. The timer never needs to fire; the
+/// completion event removes it.
+fn hold_worker_open(r: &mut ngx_http_request_t) {
+    let log = connection_log(r);
+    let Some(ctx) = request_ctx(r) else {
+        return;
+    };
+    let event = &mut ctx.wait_event;
+    event.handler = Some(guard_timer_handler);
+    event.data = ptr::from_mut(r).cast();
+    event.log = log;
+    // SAFETY: as for the wait timer: the context owns the event and deletes
+    // the timer when it is dropped.
+    unsafe { ngx_add_timer(event, GUARD_TIMER_MS) };
+}
+
+const GUARD_TIMER_MS: ngx_msec_t = 3_600_000;
+
+extern "C" fn guard_timer_handler(event: *mut ngx_event_t) {
+    // A task running for an hour is stuck, but its request is still alive:
+    // keep holding the worker open rather than free what the thread uses.
+    // SAFETY: the event belongs to a live request context (see above).
+    unsafe { ngx_add_timer(event, GUARD_TIMER_MS) };
 }
 
 /// Records the generation's outcome in the index and answers.

@@ -38,6 +38,8 @@ pub struct GenerateTask {
     pub original: PathBuf,
     pub job: Job,
     pub store: Option<StoreTarget>,
+    /// `image_filter_rs_debug_delay`: a pause before the work, for tests.
+    pub debug_delay: Duration,
 }
 
 pub struct Generated {
@@ -52,6 +54,9 @@ pub struct Generated {
 impl GenerateTask {
     pub fn run(&self) -> Result<Generated, Refusal> {
         let started = Instant::now();
+        if !self.debug_delay.is_zero() {
+            std::thread::sleep(self.debug_delay);
+        }
         let input = read_bounded(&self.original, self.job.limits.max_source_size)?;
         let thumbnail = make_thumbnail(&input, &self.job)?;
         let stored = self.store.as_ref().map(|target| {

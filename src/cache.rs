@@ -478,7 +478,7 @@ fn parse_size(value: &str) -> Option<usize> {
 }
 
 /// nginx's offset syntax, which unlike sizes also takes `g` (`1g`, `500m`).
-fn parse_offset(value: &str) -> Option<u64> {
+pub fn parse_offset(value: &str) -> Option<u64> {
     let mut s = ngx_str_t {
         len: value.len(),
         data: value.as_ptr().cast_mut(),

@@ -17,7 +17,7 @@ use ngx::ffi::{
 };
 use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
 use ngx::{ngx_conf_log_error, ngx_string};
-use thumbnailer::{Fit, Geometry};
+use thumbnailer::{EncodeOptions, Fit, Geometry, Limits, OutputFormat, Rgb};
 
 use crate::cache::CachePath;
 use crate::ImageFilterRsModule;
@@ -69,6 +69,12 @@ pub struct LocationConf {
     pub lock_timeout: Option<ngx_msec_t>,
     /// Testing only: how long generation pauses before it starts.
     pub debug_delay: Option<ngx_msec_t>,
+    pub webp_quality: Option<u8>,
+    pub interlace: Option<bool>,
+    pub background: Option<Rgb>,
+    pub format: Option<OutputFormat>,
+    pub max_pixels: Option<u64>,
+    pub max_source_size: Option<u64>,
 }
 
 pub const DEFAULT_JPEG_QUALITY: u8 = 82;
@@ -101,9 +107,29 @@ impl LocationConf {
     pub fn debug_delay(&self) -> ngx_msec_t {
         self.debug_delay.unwrap_or(0)
     }
+
+    /// Everything but the geometry of a job in this location.
+    pub fn encode_options(&self) -> EncodeOptions {
+        let defaults = EncodeOptions::default();
+        EncodeOptions {
+            format: self.format.unwrap_or(defaults.format),
+            jpeg_quality: self.jpeg_quality(),
+            webp_quality: self.webp_quality.unwrap_or(defaults.webp_quality),
+            interlace: self.interlace.unwrap_or(defaults.interlace),
+            background: self.background.unwrap_or(defaults.background),
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        let defaults = Limits::default();
+        Limits {
+            max_pixels: self.max_pixels.unwrap_or(defaults.max_pixels),
+            max_source_size: self.max_source_size.unwrap_or(defaults.max_source_size),
+        }
+    }
 }
 
-pub static mut COMMANDS: [ngx_command_t; 9] = [
+pub static mut COMMANDS: [ngx_command_t; 15] = [
     ngx_command_t {
         name: ngx_string!("image_filter_rs"),
         type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE12)
@@ -162,6 +188,60 @@ pub static mut COMMANDS: [ngx_command_t; 9] = [
         type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
             as ngx_uint_t,
         set: Some(cmd_debug_delay),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("image_filter_rs_webp_quality"),
+        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
+            as ngx_uint_t,
+        set: Some(cmd_webp_quality),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("image_filter_rs_interlace"),
+        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
+            as ngx_uint_t,
+        set: Some(cmd_interlace),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("image_filter_rs_background"),
+        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
+            as ngx_uint_t,
+        set: Some(cmd_background),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("image_filter_rs_format"),
+        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
+            as ngx_uint_t,
+        set: Some(cmd_format),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("image_filter_rs_max_pixels"),
+        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
+            as ngx_uint_t,
+        set: Some(cmd_max_pixels),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("image_filter_rs_max_source_size"),
+        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
+            as ngx_uint_t,
+        set: Some(cmd_max_source_size),
         conf: NGX_HTTP_LOC_CONF_OFFSET,
         offset: 0,
         post: ptr::null_mut(),
@@ -376,7 +456,12 @@ extern "C" fn cmd_lock_timeout(
     conf: *mut c_void,
 ) -> *mut c_char {
     // SAFETY: as for cmd_image_filter_rs.
-    let (mut d, lcf) = unsafe { (Directive::from_raw(cf, cmd), &mut *conf.cast::<LocationConf>()) };
+    let (mut d, lcf) = unsafe {
+        (
+            Directive::from_raw(cf, cmd),
+            &mut *conf.cast::<LocationConf>(),
+        )
+    };
     guarded(|| set_msec(&mut d, &mut lcf.lock_timeout))
 }
 
@@ -389,8 +474,103 @@ extern "C" fn cmd_debug_delay(
     conf: *mut c_void,
 ) -> *mut c_char {
     // SAFETY: as for cmd_image_filter_rs.
-    let (mut d, lcf) = unsafe { (Directive::from_raw(cf, cmd), &mut *conf.cast::<LocationConf>()) };
+    let (mut d, lcf) = unsafe {
+        (
+            Directive::from_raw(cf, cmd),
+            &mut *conf.cast::<LocationConf>(),
+        )
+    };
     guarded(|| set_msec(&mut d, &mut lcf.debug_delay))
+}
+
+/// Declares a directive whose one argument `parse` turns into a location
+/// setting; anything `parse` refuses is an invalid value.
+macro_rules! value_directive {
+    ($name:ident, $field:ident, $parse:expr) => {
+        extern "C" fn $name(
+            cf: *mut ngx_conf_t,
+            cmd: *mut ngx_command_t,
+            conf: *mut c_void,
+        ) -> *mut c_char {
+            // SAFETY: as for cmd_image_filter_rs.
+            let (mut d, lcf) = unsafe {
+                (
+                    Directive::from_raw(cf, cmd),
+                    &mut *conf.cast::<LocationConf>(),
+                )
+            };
+            guarded(|| {
+                if lcf.$field.is_some() {
+                    return DUPLICATE;
+                }
+                let value = d.args[0];
+                let parse: fn(&[u8]) -> Option<_> = $parse;
+                match parse(value.as_bytes()) {
+                    Some(parsed) => {
+                        lcf.$field = Some(parsed);
+                        NGX_CONF_OK
+                    }
+                    None => d.invalid(&value),
+                }
+            })
+        }
+    };
+}
+
+value_directive!(cmd_webp_quality, webp_quality, |v| parse_decimal(v)
+    .filter(|q| (1..=100).contains(q))
+    .map(|q| q as u8));
+value_directive!(cmd_interlace, interlace, |v| match v {
+    b"on" => Some(true),
+    b"off" => Some(false),
+    _ => None,
+});
+value_directive!(cmd_background, background, parse_colour);
+value_directive!(cmd_format, format, |v| match v {
+    b"original" => Some(OutputFormat::Original),
+    b"jpeg" => Some(OutputFormat::Jpeg),
+    b"png" => Some(OutputFormat::Png),
+    b"webp" => Some(OutputFormat::Webp),
+    _ => None,
+});
+value_directive!(cmd_max_pixels, max_pixels, parse_count);
+value_directive!(cmd_max_source_size, max_source_size, |v| {
+    crate::cache::parse_offset(core::str::from_utf8(v).ok()?)
+});
+
+/// `#rgb`, `#rrggbb`, or `white` / `black`.
+pub fn parse_colour(v: &[u8]) -> Option<Rgb> {
+    match v {
+        b"white" => return Some(Rgb(255, 255, 255)),
+        b"black" => return Some(Rgb(0, 0, 0)),
+        _ => {}
+    }
+    let hex = v.strip_prefix(b"#")?;
+    let digit = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    match hex.len() {
+        3 => Some(Rgb(
+            digit(hex[0])? * 17,
+            digit(hex[1])? * 17,
+            digit(hex[2])? * 17,
+        )),
+        6 => Some(Rgb(
+            digit(hex[0])? * 16 + digit(hex[1])?,
+            digit(hex[2])? * 16 + digit(hex[3])?,
+            digit(hex[4])? * 16 + digit(hex[5])?,
+        )),
+        _ => None,
+    }
+}
+
+/// A count with an optional `k` (thousands) or `m` (millions) suffix.
+pub fn parse_count(v: &[u8]) -> Option<u64> {
+    let (digits, scale) = match v.last()? {
+        b'k' | b'K' => (&v[..v.len() - 1], 1_000),
+        b'm' | b'M' => (&v[..v.len() - 1], 1_000_000),
+        _ => (v, 1),
+    };
+    let n = u64::from(parse_decimal(digits)?).checked_mul(scale)?;
+    (n > 0).then_some(n)
 }
 
 /// A time argument in nginx's syntax (`5s`, `500ms`), as milliseconds.
@@ -457,6 +637,12 @@ pub fn merge_location(
         if conf.debug_delay.is_none() {
             conf.debug_delay = prev.debug_delay;
         }
+        conf.webp_quality = conf.webp_quality.or(prev.webp_quality);
+        conf.interlace = conf.interlace.or(prev.interlace);
+        conf.background = conf.background.or(prev.background);
+        conf.format = conf.format.or(prev.format);
+        conf.max_pixels = conf.max_pixels.or(prev.max_pixels);
+        conf.max_source_size = conf.max_source_size.or(prev.max_source_size);
         if matches!(conf.thread_pool, ThreadPoolSetting::Unset) {
             conf.thread_pool = prev.thread_pool;
         }

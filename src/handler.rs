@@ -24,7 +24,7 @@ use ngx::ffi::{
 use ngx::http::{HttpModule, HttpModuleLocationConf, NgxHttpCoreModule};
 use thumbnailer::key::CacheKey;
 use thumbnailer::store::Validators;
-use thumbnailer::{EncodeOptions, ErrorClass, Job, Limits};
+use thumbnailer::{ErrorClass, Job};
 
 use crate::cache::{self, wall_clock_ms, CachePath};
 use crate::conf::{Filter, LocationConf};
@@ -252,11 +252,8 @@ fn handle(r: &mut ngx_http_request_t) -> Next {
 fn job_for(lcf: &LocationConf, geometry: thumbnailer::Geometry) -> Job {
     Job {
         geometry,
-        encode: EncodeOptions {
-            jpeg_quality: lcf.jpeg_quality(),
-            ..EncodeOptions::default()
-        },
-        limits: Limits::default(),
+        encode: lcf.encode_options(),
+        limits: lcf.limits(),
     }
 }
 

@@ -28,6 +28,34 @@ fn walk(base: &Path, rel: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// The directory under the cache path that holds files being written.
+pub const TEMP_DIR: &str = ".tmp";
+
+/// Cache files proper (not in-progress temporaries) below `dir`, each with
+/// its size, as paths relative to `dir`. A file removed between listing and
+/// stat is left out: it is gone, which is what a size sample should see.
+pub fn cache_entries(dir: &Path) -> Vec<(PathBuf, u64)> {
+    files_under(dir)
+        .into_iter()
+        .filter(|rel| !rel.starts_with(TEMP_DIR))
+        .filter_map(|rel| {
+            let len = fs::metadata(dir.join(&rel)).ok()?.len();
+            Some((rel, len))
+        })
+        .collect()
+}
+
+/// The bytes on disk of the cache files below `dir` (temporaries excluded),
+/// which is what `max_size` bounds.
+pub fn cache_bytes(dir: &Path) -> u64 {
+    cache_entries(dir).iter().map(|(_, len)| len).sum()
+}
+
+/// Files in the cache path's temporary directory, relative to it.
+pub fn temp_files(dir: &Path) -> Vec<PathBuf> {
+    files_under(&dir.join(TEMP_DIR))
+}
+
 /// Checks that `rel` (relative to the cache path) is `<l1>/<l2>/…/<name>`
 /// where `name` is 32 lowercase hex digits and the directory names have the
 /// lengths in `levels` and are taken from the end of the name.

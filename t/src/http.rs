@@ -110,6 +110,28 @@ pub fn head(port: u16, path: &str) -> Response {
     Request::head(path).send(port)
 }
 
+/// Sends each request from its own thread, all released together by a
+/// barrier, and returns the outcomes in the same order: for herds and
+/// saturation, where the requests must really be in nginx at once.
+pub fn concurrent(port: u16, requests: &[Request]) -> Vec<io::Result<Response>> {
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(requests.len()));
+    let handles: Vec<_> = requests
+        .iter()
+        .cloned()
+        .map(|req| {
+            let barrier = std::sync::Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                req.try_send(port)
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .map(|h| h.join().expect("client thread panicked"))
+        .collect()
+}
+
 /// Writes `request` verbatim and reads everything until the server closes.
 pub fn exchange(port: u16, request: &[u8]) -> io::Result<Vec<u8>> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));

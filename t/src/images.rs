@@ -96,9 +96,48 @@ pub fn assert_fit(what: &str, got: (u32, u32), src: (u32, u32), bw: Option<u32>,
     );
 }
 
+/// A JPEG made here, `width`x`height`, filled with a diagonal gradient
+/// over `rgb`, so that tests can make as many small distinct originals as
+/// they need (or two of the same size that differ only in colour) without
+/// shipping files.
+pub fn jpeg(width: u32, height: u32, rgb: [u8; 3]) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(width, height, |x, y| {
+        // A gentle gradient keeps the encoder honest (not one flat block)
+        // while the mean colour stays close to `rgb`.
+        let shade = ((x + y) % 32) as u8;
+        image::Rgb(rgb.map(|c| c.saturating_sub(16).saturating_add(shade)))
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    DynamicImage::ImageRgb8(img)
+        .write_to(&mut out, ImageFormat::Jpeg)
+        .expect("encode a JPEG in memory");
+    out.into_inner()
+}
+
+/// The mean of each of R, G and B over the whole image, 0 to 255.
+pub fn mean_rgb(image: &DynamicImage) -> [f64; 3] {
+    let rgb = image.to_rgb8();
+    let mut sum = [0f64; 3];
+    for p in rgb.pixels() {
+        for (s, c) in sum.iter_mut().zip(p.0) {
+            *s += f64::from(c);
+        }
+    }
+    let n = f64::from(rgb.width() * rgb.height()).max(1.0);
+    sum.map(|s| s / n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generated_jpegs_decode_with_their_colour() {
+        let red = decode(&jpeg(40, 30, [220, 20, 20]));
+        assert_eq!((red.format, red.dims()), (ImageFormat::Jpeg, (40, 30)));
+        let [r, g, b] = mean_rgb(&red.image);
+        assert!(r > 180.0 && g < 60.0 && b < 60.0, "{r} {g} {b}");
+    }
 
     #[test]
     fn fit_matches_the_spec_examples() {

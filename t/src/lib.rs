@@ -11,7 +11,12 @@
 //!   `build/modules/ngx_http_image_filter_rs_module.so` (relative paths are
 //!   taken from the repository root).
 //! - `IFRS_SAMPLE_MEDIA`: another folder than `sample-media/`.
-//! - `CI`: tests that need `../shared/` fail instead of skipping without it.
+//! - `CI`: tests that need `../shared/` fail instead of skipping without it,
+//!   and so does the full-disk test when it cannot mount its tmpfs.
+//!
+//! Some tests look into `/proc` (Linux) and signal nginx's workers; the
+//! full-disk test mounts a small tmpfs and so needs root (it is skipped,
+//! with a message, otherwise).
 
 pub mod cache;
 pub mod http;
@@ -19,6 +24,9 @@ pub mod images;
 pub mod nginx;
 pub mod paths;
 pub mod presets;
+pub mod procfs;
+pub mod status;
+pub mod tmpfs;
 pub mod wait;
 
 pub use http::{Request, Response};

@@ -14,12 +14,14 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tempfile::TempDir;
 
 use crate::http::{Request, Response};
 use crate::paths;
+use crate::procfs;
 use crate::wait::try_wait_until;
 
 /// How long nginx may take to become ready (bind, fork workers).
@@ -283,8 +285,11 @@ impl Builder {
                 stop_result: None,
                 checked: false,
                 workers,
+                globals: globals.join(" "),
+                level: level.to_string(),
+                expected_crashes: Mutex::new(Vec::new()),
             };
-            match nginx.wait_ready(workers, level) {
+            match nginx.wait_ready(0) {
                 Readiness::Ready => return nginx,
                 Readiness::PortTaken => {
                     // Not a test failure: someone took the port between our
@@ -375,6 +380,13 @@ pub struct Nginx {
     checked: bool,
     /// The worker processes awaited at start and after a reload.
     workers: usize,
+    /// The `-g` directives nginx was started with, for a restart.
+    globals: String,
+    /// The error-log level, which says whether start-up notices are visible.
+    level: String,
+    /// Workers the test killed on purpose: their "exited on signal 9" is
+    /// not a crash (see [`Nginx::expect_worker_crash`]).
+    expected_crashes: Mutex<Vec<libc::pid_t>>,
 }
 
 enum Readiness {
@@ -488,6 +500,103 @@ impl Nginx {
         }
     }
 
+    /// The PIDs of the worker processes alive now (children of the master
+    /// titled `nginx: worker process`), sorted. During a reload both the old
+    /// and the new generation are listed.
+    pub fn worker_pids(&self) -> Vec<i32> {
+        procfs::children_titled(self.pid, "worker process")
+    }
+
+    /// Declares that the test kills worker `pid` with SIGKILL on purpose.
+    /// The log line nginx writes for it (`worker process PID exited on
+    /// signal 9`) then no longer fails the test; every other alert, crit or
+    /// crash still does, including another worker's, or this worker dying
+    /// of another signal.
+    pub fn expect_worker_crash(&self, pid: i32) {
+        self.expected_crashes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(pid);
+    }
+
+    /// Stops every process of this nginx but the master (workers, cache
+    /// manager) with SIGSTOP and returns once each of their threads has
+    /// stopped; they continue when the guard is dropped. While frozen,
+    /// nothing changes on disk or in shared memory, so a test can take an
+    /// exact snapshot of a cache that is being written at full speed.
+    pub fn freeze(&self) -> Frozen<'_> {
+        let pids = procfs::children_titled(self.pid, "");
+        for &pid in &pids {
+            signal(pid, libc::SIGSTOP);
+        }
+        // The guard exists before the wait, so a timeout still resumes them.
+        let frozen = Frozen { _nginx: self, pids };
+        let stopped = try_wait_until(Duration::from_secs(10), || {
+            frozen
+                .pids
+                .iter()
+                .all(|&pid| procfs::all_threads_stopped(pid))
+                .then_some(())
+        });
+        if stopped.is_none() {
+            panic!(
+                "nginx's processes {:?} did not stop within 10 s",
+                frozen.pids
+            );
+        }
+        frozen
+    }
+
+    /// Stops nginx gracefully (SIGQUIT; it must exit cleanly) and starts it
+    /// again with the same prefix, configuration, port and files, as an
+    /// operator's `stop` then `start` would: shared memory starts empty, the
+    /// cache directory is kept. The error log is kept too (the verdict
+    /// covers both runs); readiness is judged on what the new run logs.
+    pub fn restart(&mut self) {
+        if let Err(why) = self.stop() {
+            panic!(
+                "the stop before the restart was not clean: {why}
+{}",
+                self.report()
+            );
+        }
+        let log_from = fs::metadata(self.error_log_path()).map_or(0, |m| m.len() as usize);
+        let _ = fs::remove_file(self.path("logs/nginx.pid"));
+        let child = spawn_nginx(
+            &self.binary,
+            self.prefix(),
+            &self.conf_path,
+            &self.error_log_path(),
+            &self.path("logs/stderr.log"),
+            &self.globals,
+        );
+        self.pid = child.id() as libc::pid_t;
+        self.child = child;
+        self.stop_result = None;
+        match self.wait_ready(log_from) {
+            Readiness::Ready => {}
+            Readiness::PortTaken => {
+                let _ = self.stop();
+                self.checked = true;
+                panic!(
+                    "restart: port {} was taken by another process while nginx was down
+{}",
+                    self.port,
+                    self.report()
+                );
+            }
+            Readiness::Failed(why) => {
+                let _ = self.stop();
+                self.checked = true;
+                panic!(
+                    "nginx did not restart: {why}
+{}",
+                    self.report()
+                );
+            }
+        }
+    }
+
     /// Stops nginx now and fails (panics) if the stop was not clean or the
     /// error log holds an alert, a crit or a crashed worker.
     pub fn stop_and_check(mut self) {
@@ -498,14 +607,19 @@ impl Nginx {
         }
     }
 
-    fn wait_ready(&mut self, workers: usize, level: &str) -> Readiness {
+    /// Waits for the nginx just spawned to be ready, judging only the error
+    /// log from byte `log_from` on (a restart keeps the earlier run's log).
+    fn wait_ready(&mut self, log_from: usize) -> Readiness {
         let pid_file = self.path("logs/nginx.pid");
         let bind_failed = format!("bind() to 127.0.0.1:{} failed", self.port);
         // Worker start-up is logged at notice; only count it when visible.
-        let count_workers = matches!(level, "debug" | "info" | "notice");
+        let count_workers = matches!(self.level.as_str(), "debug" | "info" | "notice");
+        let workers = self.workers;
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let log_path = self.error_log_path();
         let verdict = try_wait_until(START_DEADLINE, || {
-            let log = self.error_log();
+            let raw = fs::read(&log_path).unwrap_or_default();
+            let log = String::from_utf8_lossy(raw.get(log_from..).unwrap_or_default());
             if log.contains(&bind_failed) && log.contains("Address already in use") {
                 return Some(Readiness::PortTaken);
             }
@@ -524,6 +638,12 @@ impl Nginx {
                 return None;
             }
             if count_workers && log.matches("start worker process").count() < workers {
+                return None;
+            }
+            // A worker takes its title (`nginx: worker process`) a moment
+            // after the master logs its start; wait for it, so that
+            // `worker_pids` sees every worker as soon as nginx is ready.
+            if count_workers && self.worker_pids().len() < workers {
                 return None;
             }
             TcpStream::connect_timeout(&addr, Duration::from_millis(500))
@@ -571,9 +691,17 @@ impl Nginx {
     /// Judges a stopped nginx: the stop itself and the error log.
     fn verdict(&self, stop: Result<(), String>) -> Result<(), String> {
         let log = self.error_log();
+        let excused: Vec<String> = self
+            .expected_crashes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|pid| format!(" worker process {pid} exited on signal 9"))
+            .collect();
         let fatal: Vec<&str> = log
             .lines()
             .filter(|l| FATAL_LOG_MARKERS.iter().any(|m| l.contains(m)))
+            .filter(|l| !excused.iter().any(|e| l.ends_with(e.as_str())))
             .collect();
         let mut problems = Vec::new();
         if let Err(e) = stop {
@@ -648,6 +776,20 @@ impl Drop for Nginx {
         }
         if let Err(report) = self.verdict(stop) {
             panic!("{report}");
+        }
+    }
+}
+
+/// nginx's workers and cache manager, stopped; see [`Nginx::freeze`].
+pub struct Frozen<'a> {
+    _nginx: &'a Nginx,
+    pids: Vec<libc::pid_t>,
+}
+
+impl Drop for Frozen<'_> {
+    fn drop(&mut self) {
+        for &pid in &self.pids {
+            signal(pid, libc::SIGCONT);
         }
     }
 }

@@ -51,3 +51,29 @@ pub fn standard() -> Builder {
         .server(THUMB_SERVER)
         .sample_media(SAMPLES)
 }
+
+/// Where tests that read the cache's counters put `image_filter_rs_status`.
+pub const STATUS_PATH: &str = "/status";
+
+/// The status page location (in the server block), at [`STATUS_PATH`].
+pub const STATUS_LOCATION: &str = "location = /status { image_filter_rs_status; }";
+
+/// A thumbnail location: originals from `@MEDIA@/<media_sub>`, `op` (as
+/// `image_filter_rs` takes it), the cache zone `zone` (or none), the cache
+/// status in `X-Cache-Status`, and `extra` directives (debug delay, pool,
+/// lock timeout...).
+pub fn thumb_location(
+    prefix: &str,
+    media_sub: &str,
+    op: &str,
+    zone: Option<&str>,
+    extra: &str,
+) -> String {
+    let cache = zone.map_or(String::new(), |z| {
+        format!("image_filter_rs_cache {z};\n    ")
+    });
+    format!(
+        "location {prefix} {{\n    alias @MEDIA@/{media_sub};\n    image_filter_rs {op};\n    \
+         {cache}add_header X-Cache-Status $image_filter_rs_cache_status always;\n    {extra}\n}}"
+    )
+}

@@ -20,6 +20,7 @@ use ngx::{ngx_conf_log_error, ngx_string};
 use thumbnailer::{EncodeOptions, Fit, Geometry, Limits, OutputFormat, Rgb};
 
 use crate::cache::CachePath;
+use crate::memory::MemoryBudget;
 use crate::ImageFilterRsModule;
 
 const DUPLICATE: *mut c_char = c"is duplicate".as_ptr().cast_mut();
@@ -29,6 +30,30 @@ const DUPLICATE: *mut c_char = c"is duplicate".as_ptr().cast_mut();
 #[derive(Default)]
 pub struct MainConf {
     pub caches: Vec<Box<CachePath>>,
+    pub memory_limit: Option<u64>,
+    pub memory_timeout: Option<ngx_msec_t>,
+    pub budget: Option<Box<MemoryBudget>>,
+}
+
+impl MainConf {
+    pub fn memory_timeout(&self) -> u64 {
+        self.memory_timeout
+            .map_or(crate::memory::DEFAULT_TIMEOUT_MS, |t| t as u64)
+    }
+}
+
+/// Creates the shared memory budget once the http block is read.
+pub fn init_main(cf: &mut ngx_conf_t, mcf: &mut MainConf) -> *mut c_char {
+    guarded(|| {
+        let limit = mcf.memory_limit.unwrap_or(crate::memory::DEFAULT_BUDGET);
+        match MemoryBudget::configure(cf, limit) {
+            Ok(budget) => {
+                mcf.budget = Some(budget);
+                NGX_CONF_OK
+            }
+            Err(rv) => rv,
+        }
+    })
 }
 
 /// What `image_filter_rs` says for a location.
@@ -129,7 +154,7 @@ impl LocationConf {
     }
 }
 
-pub static mut COMMANDS: [ngx_command_t; 15] = [
+pub static mut COMMANDS: [ngx_command_t; 17] = [
     ngx_command_t {
         name: ngx_string!("image_filter_rs"),
         type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE12)
@@ -243,6 +268,22 @@ pub static mut COMMANDS: [ngx_command_t; 15] = [
             as ngx_uint_t,
         set: Some(cmd_max_source_size),
         conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("image_filter_rs_memory"),
+        type_: (NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1) as ngx_uint_t,
+        set: Some(cmd_memory),
+        conf: NGX_HTTP_MAIN_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("image_filter_rs_memory_timeout"),
+        type_: (NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1) as ngx_uint_t,
+        set: Some(cmd_memory_timeout),
+        conf: NGX_HTTP_MAIN_CONF_OFFSET,
         offset: 0,
         post: ptr::null_mut(),
     },
@@ -571,6 +612,38 @@ pub fn parse_count(v: &[u8]) -> Option<u64> {
     };
     let n = u64::from(parse_decimal(digits)?).checked_mul(scale)?;
     (n > 0).then_some(n)
+}
+
+extern "C" fn cmd_memory(
+    cf: *mut ngx_conf_t,
+    cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: nginx passes a valid `cf`, the command and our MainConf.
+    let (mut d, mcf) = unsafe { (Directive::from_raw(cf, cmd), &mut *conf.cast::<MainConf>()) };
+    guarded(|| {
+        if mcf.memory_limit.is_some() {
+            return DUPLICATE;
+        }
+        let value = d.args[0];
+        match value.to_str().ok().and_then(crate::cache::parse_offset) {
+            Some(limit) => {
+                mcf.memory_limit = Some(limit);
+                NGX_CONF_OK
+            }
+            None => d.invalid(&value),
+        }
+    })
+}
+
+extern "C" fn cmd_memory_timeout(
+    cf: *mut ngx_conf_t,
+    cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: nginx passes a valid `cf`, the command and our MainConf.
+    let (mut d, mcf) = unsafe { (Directive::from_raw(cf, cmd), &mut *conf.cast::<MainConf>()) };
+    guarded(|| set_msec(&mut d, &mut mcf.memory_timeout))
 }
 
 /// A time argument in nginx's syntax (`5s`, `500ms`), as milliseconds.

@@ -21,7 +21,7 @@ use ngx::ffi::{
     NGX_DECLINED, NGX_DONE, NGX_HTTP_GET, NGX_HTTP_HEAD, NGX_HTTP_INTERNAL_SERVER_ERROR,
     NGX_HTTP_NOT_ALLOWED, NGX_LOG_ALERT, NGX_LOG_ERR, NGX_LOG_INFO, NGX_OK,
 };
-use ngx::http::{HttpModule, HttpModuleLocationConf, NgxHttpCoreModule};
+use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
 use thumbnailer::key::CacheKey;
 use thumbnailer::store::Validators;
 use thumbnailer::{ErrorClass, Job};
@@ -30,9 +30,10 @@ use crate::cache::{self, wall_clock_ms, CachePath};
 use crate::conf::{Filter, LocationConf};
 use crate::errors::{Class, Refusal};
 use crate::index::{self, Found, ReadyEntry, SharedValidators, Slot};
+use crate::memory::BudgetHandle;
 use crate::response::{self, Body, Meta};
 use crate::status::CacheStatus;
-use crate::task::{self, GenerateTask, Generated, StoreTarget};
+use crate::task::{self, GenerateTask, Generated, StoreTarget, TaskFailure};
 use crate::ImageFilterRsModule;
 
 const SERVER_ERROR: ngx_int_t = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
@@ -74,6 +75,11 @@ pub struct RequestCtx {
     /// The generation task in flight, owned by the pool thread until its
     /// completion event hands it back.
     pub(crate) pending: *mut task::TaskSlot,
+    budget: Option<BudgetHandle>,
+    memory_timeout: u64,
+    memory_wait_started_ms: Option<u64>,
+    /// The original's bytes, kept while waiting for memory.
+    retry_input: Option<Vec<u8>>,
     wait_event: ngx_event_t,
 }
 
@@ -217,6 +223,13 @@ fn handle(r: &mut ngx_http_request_t) -> Next {
         original.mtime,
         original.size
     );
+    let (mcf_budget, mcf_memory_timeout) =
+        ImageFilterRsModule::main_conf(r).map_or((None, crate::memory::DEFAULT_TIMEOUT_MS), |m| {
+            (
+                m.budget.as_ref().and_then(|b| b.handle()),
+                m.memory_timeout(),
+            )
+        });
     let ctx = RequestCtx {
         cache_status: None,
         origin: origin_of(&path_bytes),
@@ -234,6 +247,10 @@ fn handle(r: &mut ngx_http_request_t) -> Next {
         next_wait_ms: FIRST_WAIT_MS,
         claimed: false,
         pending: ptr::null_mut(),
+        budget: mcf_budget,
+        memory_timeout: mcf_memory_timeout,
+        memory_wait_started_ms: None,
+        retry_input: None,
         // SAFETY: an all-zero event is nginx's idle event.
         wait_event: unsafe { core::mem::zeroed() },
     };
@@ -401,10 +418,12 @@ fn start_generation(r: &mut ngx_http_request_t, store: bool) -> Next {
         }),
         _ => None,
     };
-    let generation = GenerateTask {
+    let mut generation = GenerateTask {
         original: PathBuf::from(OsStr::from_bytes(&ctx.path)),
+        input: ctx.retry_input.take(),
         job: ctx.job,
         store: target,
+        budget: ctx.budget.map(|b| (b, current_pid())),
         debug_delay: std::time::Duration::from_millis(ctx.debug_delay as u64),
     };
     match ctx.thread_pool {
@@ -422,20 +441,68 @@ fn start_generation(r: &mut ngx_http_request_t, store: bool) -> Next {
         },
         None => {
             let result = generation.run();
-            Next::Done(finish(r, result))
+            finish(r, result)
         }
     }
 }
 
+/// Tries the generation again once memory may have been released, or gives
+/// up with 503 past `image_filter_rs_memory_timeout`.
+fn wait_for_memory(r: &mut ngx_http_request_t, input: Vec<u8>, needed: u64) -> Next {
+    let log = connection_log(r);
+    let Some(ctx) = request_ctx(r) else {
+        return Next::Done(SERVER_ERROR);
+    };
+    let now = wall_clock_ms();
+    let started = *ctx.memory_wait_started_ms.get_or_insert(now);
+    let waited = now.saturating_sub(started);
+    if waited >= ctx.memory_timeout {
+        ctx.release_claim();
+        log_line(
+            log,
+            NGX_LOG_ERR,
+            0,
+            &format!(
+                "image_filter_rs: \"{}\": no memory for a {needed}-byte job within {} ms, answered 503",
+                String::from_utf8_lossy(&ctx.path),
+                ctx.memory_timeout
+            ),
+        );
+        return Next::Done(response::service_unavailable(r));
+    }
+    ctx.retry_input = Some(input);
+    let delay = ctx
+        .next_wait_ms
+        .min((ctx.memory_timeout - waited) as ngx_msec_t)
+        .max(1);
+    ctx.next_wait_ms = (ctx.next_wait_ms * 2).min(LONGEST_WAIT_MS);
+    let event = &mut ctx.wait_event;
+    event.handler = Some(memory_timer_handler);
+    event.data = ptr::from_mut(r).cast();
+    event.log = log;
+    // SAFETY: as for the lock wait timer.
+    unsafe { ngx_add_timer(event, delay) };
+    Next::Async
+}
+
+extern "C" fn memory_timer_handler(event: *mut ngx_event_t) {
+    // SAFETY: as for wait_timer_handler.
+    let r = unsafe { &mut *(*event).data.cast::<ngx_http_request_t>() };
+    resume(r, |r| {
+        let store = request_ctx(r).is_some_and(|ctx| ctx.claimed);
+        start_generation(r, store)
+    });
+}
+
 /// Called by the pool thread's completion event, back on the event loop.
-pub fn generation_done(r: &mut ngx_http_request_t, result: Result<Generated, Refusal>) {
+pub fn generation_done(r: &mut ngx_http_request_t, result: Result<Generated, TaskFailure>) {
     if let Some(ctx) = request_ctx(r) {
         if ctx.wait_event.timer_set() != 0 {
             // SAFETY: the guard timer armed by hold_worker_open.
             unsafe { ngx_del_timer(&mut ctx.wait_event) };
         }
     }
-    resume(r, move |r| Next::Done(finish(r, result)));
+    resume(r, move |r| finish(r, result));
 }
 
 /// A gracefully stopping worker exits once no timer is left, and a task in
@@ -466,20 +533,21 @@ extern "C" fn guard_timer_handler(event: *mut ngx_event_t) {
 }
 
 /// Records the generation's outcome in the index and answers.
-fn finish(r: &mut ngx_http_request_t, result: Result<Generated, Refusal>) -> ngx_int_t {
+fn finish(r: &mut ngx_http_request_t, result: Result<Generated, TaskFailure>) -> Next {
     let log = connection_log(r);
     let Some(ctx) = request_ctx(r) else {
-        return SERVER_ERROR;
+        return Next::Done(SERVER_ERROR);
     };
     let generated = match result {
         Ok(generated) => generated,
-        Err(refusal) => {
+        Err(TaskFailure::NoMemory { input, needed }) => return wait_for_memory(r, input, needed),
+        Err(TaskFailure::Refused(refusal)) => {
             ctx.release_claim();
             if let Some(index) = ctx.cache.and_then(CachePath::index) {
                 index.lock().counters().generation_failures += 1;
             }
             let path = ctx.path.clone();
-            return refuse(r, &path, &refusal);
+            return Next::Done(refuse(r, &path, &refusal));
         }
     };
     let thumbnail = &generated.thumbnail;
@@ -539,7 +607,7 @@ fn finish(r: &mut ngx_http_request_t, result: Result<Generated, Refusal>) -> ngx
         last_modified: ctx.mtime,
         etag: &ctx.etag.clone(),
     };
-    response::send(r, &meta, Body::Memory(&thumbnail.bytes))
+    Next::Done(response::send(r, &meta, Body::Memory(&thumbnail.bytes)))
 }
 
 /// Logs the refusal once and returns its status.

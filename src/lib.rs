@@ -22,6 +22,7 @@ mod conf;
 mod errors;
 mod handler;
 mod index;
+mod memory;
 mod response;
 mod status;
 mod task;
@@ -35,7 +36,7 @@ static NGX_HTTP_IMAGE_FILTER_RS_MODULE_CTX: ngx_http_module_t = ngx_http_module_
     preconfiguration: Some(ImageFilterRsModule::preconfiguration),
     postconfiguration: None,
     create_main_conf: Some(ImageFilterRsModule::create_main_conf),
-    init_main_conf: None,
+    init_main_conf: Some(init_main_conf),
     create_srv_conf: None,
     merge_srv_conf: None,
     create_loc_conf: Some(ImageFilterRsModule::create_loc_conf),
@@ -118,4 +119,11 @@ unsafe extern "C" fn merge_loc_conf(
         )
     };
     conf::merge_location(cf, prev, conf)
+}
+
+/// Runs once the http block is parsed: sets up what the whole module shares.
+unsafe extern "C" fn init_main_conf(cf: *mut ngx_conf_t, conf: *mut c_void) -> *mut c_char {
+    // SAFETY: nginx passes a valid `cf` and the MainConf create_main_conf made.
+    let (cf, mcf) = unsafe { (&mut *cf, &mut *conf.cast::<MainConf>()) };
+    conf::init_main(cf, mcf)
 }

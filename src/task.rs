@@ -20,11 +20,12 @@ use ngx::ffi::{
 
 use thumbnailer::key::CacheKey;
 use thumbnailer::store::{self, CacheHeader, Validators};
-use thumbnailer::{make_thumbnail, Job, Thumbnail};
+use thumbnailer::{estimate_peak_memory, make_thumbnail, Job, Thumbnail};
 
 use thumbnailer::ErrorClass;
 
 use crate::errors::{Class, Refusal};
+use crate::memory::{Admission, BudgetHandle};
 
 /// Where and under which identity a finished thumbnail is stored.
 pub struct StoreTarget {
@@ -36,8 +37,13 @@ pub struct StoreTarget {
 
 pub struct GenerateTask {
     pub original: PathBuf,
+    /// The original's bytes when an earlier attempt already read them (it
+    /// was deferred for memory).
+    pub input: Option<Vec<u8>>,
     pub job: Job,
     pub store: Option<StoreTarget>,
+    /// Where to reserve the job's memory, and as which process.
+    pub budget: Option<(BudgetHandle, i32)>,
     /// `image_filter_rs_debug_delay`: a pause before the work, for tests.
     pub debug_delay: Duration,
 }
@@ -51,13 +57,58 @@ pub struct Generated {
     pub stored: Option<io::Result<u64>>,
 }
 
+/// Why a generation did not produce a thumbnail.
+pub enum TaskFailure {
+    Refused(Refusal),
+    /// The memory budget is taken for now; try again with these bytes.
+    NoMemory {
+        input: Vec<u8>,
+        needed: u64,
+    },
+}
+
+impl From<Refusal> for TaskFailure {
+    fn from(refusal: Refusal) -> Self {
+        TaskFailure::Refused(refusal)
+    }
+}
+
+impl From<thumbnailer::Error> for TaskFailure {
+    fn from(err: thumbnailer::Error) -> Self {
+        TaskFailure::Refused(err.into())
+    }
+}
+
 impl GenerateTask {
-    pub fn run(&self) -> Result<Generated, Refusal> {
+    pub fn run(&mut self) -> Result<Generated, TaskFailure> {
         let started = Instant::now();
         if !self.debug_delay.is_zero() {
             std::thread::sleep(self.debug_delay);
         }
-        let input = read_bounded(&self.original, self.job.limits.max_source_size)?;
+        let input = match self.input.take() {
+            Some(input) => input,
+            None => read_bounded(&self.original, self.job.limits.max_source_size)?,
+        };
+        // Held until the thumbnail is encoded and stored, then released.
+        let _reservation = match self.budget {
+            Some((budget, pid)) => {
+                let needed = estimate_peak_memory(&input, &self.job)?;
+                match budget.admit(needed, pid) {
+                    Admission::Granted(reservation) => Some(reservation),
+                    Admission::Wait => return Err(TaskFailure::NoMemory { input, needed }),
+                    Admission::TooLarge { limit } => {
+                        return Err(Refusal::new(
+                            Class::Image(ErrorClass::TooLarge),
+                            format!(
+                                "needs about {needed} bytes of memory, over the whole {limit}-byte image_filter_rs_memory"
+                            ),
+                        )
+                        .into())
+                    }
+                }
+            }
+            None => None,
+        };
         let thumbnail = make_thumbnail(&input, &self.job)?;
         let stored = self.store.as_ref().map(|target| {
             let header = CacheHeader {
@@ -107,7 +158,7 @@ fn read_bounded(path: &PathBuf, limit: u64) -> Result<Vec<u8>, Refusal> {
 /// after.
 pub struct TaskSlot {
     generation: GenerateTask,
-    result: Option<Result<Generated, Refusal>>,
+    result: Option<Result<Generated, TaskFailure>>,
 }
 
 /// Posts the generation to `pool`. Err when nginx refuses it (the pool's
@@ -156,7 +207,8 @@ unsafe extern "C" fn run_in_thread(data: *mut c_void, _log: *mut ngx_log_t) {
         Err(Refusal::new(
             Class::Image(ErrorClass::Internal),
             "internal error (panic) while making the thumbnail",
-        ))
+        )
+        .into())
     }));
 }
 
@@ -187,7 +239,8 @@ extern "C" fn completion_event(event: *mut ngx_event_t) {
         Err(Refusal::new(
             Class::Image(ErrorClass::Internal),
             "the thumbnail task returned no result",
-        ))
+        )
+        .into())
     });
     crate::handler::generation_done(r, result);
 }

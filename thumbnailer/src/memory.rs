@@ -1,0 +1,138 @@
+//! How much memory making a thumbnail will take at its peak, estimated from
+//! the header alone, so the caller can admit the job against a budget before
+//! any pixel is decoded.
+//!
+//! The figure follows the pipeline's own buffers: the decoded bitmap at the
+//! shrink-on-load scale (RGBA8), the copy that colour conversion and
+//! orientation may make of it, the resized output and the encoder's buffer,
+//! plus a progressive JPEG's whole-image coefficient buffers, which libjpeg
+//! keeps at full size whatever the output scale. It errs high.
+
+use crate::decode;
+use crate::error::Error;
+use crate::geometry;
+use crate::limits;
+use crate::operation::Job;
+use crate::sniff::ImageFormat;
+
+/// Bytes per decoded pixel (RGBA8).
+const BYTES_PER_PIXEL: u64 = 4;
+
+/// Fixed cost of a job besides pixels: decoder state, tables, the encoded
+/// output.
+const BASE: u64 = 2 * 1024 * 1024;
+
+/// Peak bytes `make_thumbnail(input, job)` may hold; the same errors it would
+/// give for the header (unsupported, over a limit).
+pub fn estimate_peak_memory(input: &[u8], job: &Job) -> Result<u64, Error> {
+    limits::check_source_size(input.len(), &job.limits)?;
+    let format =
+        ImageFormat::sniff(input).ok_or_else(|| Error::unsupported("unsupported image format"))?;
+    let header = decode::read_header(input, format)?;
+    limits::check_pixels(header.width, header.height, header.frames, &job.limits)?;
+    let (upright_w, upright_h) = header.orientation.upright_size(header.width, header.height);
+    let plan = geometry::plan(upright_w, upright_h, &job.geometry);
+    let shrink = if format == ImageFormat::Jpeg {
+        u64::from(plan.shrink_on_load())
+    } else {
+        1
+    };
+    let decoded = u64::from(header.width).div_ceil(shrink)
+        * u64::from(header.height).div_ceil(shrink)
+        * BYTES_PER_PIXEL;
+    let output = u64::from(plan.out_width) * u64::from(plan.out_height) * BYTES_PER_PIXEL;
+    // Progressive JPEGs buffer every DCT coefficient of the whole image:
+    // 2 bytes each, up to 3 components per pixel (4:4:4). Baseline ones
+    // decode a row of blocks at a time.
+    let coefficients = if format == ImageFormat::Jpeg && is_progressive_jpeg(input) {
+        u64::from(header.width) * u64::from(header.height) * 6
+    } else {
+        0
+    };
+    Ok(BASE + input.len() as u64 + 2 * decoded + 2 * output + coefficients)
+}
+
+/// Whether the frame header before the first scan is a progressive one
+/// (SOF2, SOF6, SOF10, SOF14).
+fn is_progressive_jpeg(data: &[u8]) -> bool {
+    let mut at = 2;
+    while at + 4 <= data.len() {
+        if data[at] != 0xFF {
+            return false;
+        }
+        let marker = data[at + 1];
+        match marker {
+            // Fill bytes before a marker.
+            0xFF => {
+                at += 1;
+                continue;
+            }
+            0xC2 | 0xC6 | 0xCA | 0xCE => return true,
+            0xC0 | 0xC1 | 0xC3 | 0xC5 | 0xC7 | 0xC9 | 0xCB | 0xCD | 0xCF | 0xDA => return false,
+            _ => {}
+        }
+        let length = usize::from(u16::from_be_bytes([data[at + 2], data[at + 3]]));
+        at += 2 + length;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operation::{EncodeOptions, Fit, Geometry, Limits};
+
+    fn job(width: u32, height: u32) -> Job {
+        Job {
+            geometry: Geometry {
+                width: Some(width),
+                height: Some(height),
+                fit: Fit::Fit,
+            },
+            encode: EncodeOptions::default(),
+            limits: Limits::default(),
+        }
+    }
+
+    fn png(width: u32, height: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        let encoder = image::codecs::png::PngEncoder::new(&mut out);
+        image::ImageEncoder::write_image(
+            encoder,
+            &vec![0u8; (width * height * 4) as usize],
+            width,
+            height,
+            image::ExtendedColorType::Rgba8,
+        )
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn grows_with_the_source_and_covers_the_decoded_bitmap() {
+        let small = estimate_peak_memory(&png(100, 100), &job(50, 50)).unwrap();
+        let large = estimate_peak_memory(&png(1000, 1000), &job(50, 50)).unwrap();
+        assert!(large > small);
+        // At least the full-size RGBA bitmap a PNG decodes to.
+        assert!(large >= 1000 * 1000 * 4, "{large}");
+    }
+
+    #[test]
+    fn tells_progressive_from_baseline_jpeg() {
+        // SOI, APP0 (length 4), then SOF0 or SOF2.
+        let baseline = [0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 0, 0, 0xFF, 0xC0, 0, 2];
+        let progressive = [0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 0, 0, 0xFF, 0xC2, 0, 2];
+        assert!(!is_progressive_jpeg(&baseline));
+        assert!(is_progressive_jpeg(&progressive));
+        assert!(!is_progressive_jpeg(&[0xFF, 0xD8]));
+    }
+
+    #[test]
+    fn refuses_what_the_pipeline_refuses() {
+        assert!(estimate_peak_memory(b"not an image", &job(10, 10)).is_err());
+        let mut tight = job(10, 10);
+        tight.limits.max_pixels = 100;
+        let err = estimate_peak_memory(&png(20, 20), &tight).unwrap_err();
+        assert_eq!(err.class(), crate::ErrorClass::TooLarge);
+    }
+}

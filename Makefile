@@ -43,3 +43,17 @@ lint:
 clean:
 	cargo clean
 	rm -rf build
+
+# Benchmarks (bench/README.md): release builds, each compared with a
+# reference measured in the same run. PHOTOS=DIR overrides ../shared/photos;
+# BENCH_TARGET_DIR=DIR builds the bench tools outside target/.
+.PHONY: bench-pipeline bench-hit bench-load
+
+bench-pipeline: deps
+	bench/pipeline.sh
+
+bench-hit: build
+	bench/hit.sh
+
+bench-load: build
+	bench/load.sh

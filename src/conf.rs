@@ -10,26 +10,32 @@ use core::ptr::{self, NonNull};
 
 use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use ngx::ffi::{
-    ngx_command_t, ngx_conf_t, ngx_msec_t, ngx_parse_time, ngx_str_t, ngx_thread_pool_add,
-    ngx_thread_pool_t, ngx_uint_t, NGX_CONF_2MORE, NGX_CONF_NOARGS, NGX_CONF_TAKE1,
-    NGX_CONF_TAKE12, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF,
-    NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SRV_CONF, NGX_LOG_EMERG,
+    ngx_command_t, ngx_conf_t, ngx_http_complex_value_t, ngx_msec_t, ngx_parse_time, ngx_str_t,
+    ngx_thread_pool_add, ngx_thread_pool_t, ngx_uint_t, NGX_CONF_1MORE, NGX_CONF_2MORE,
+    NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_CONF_TAKE12, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET,
+    NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SRV_CONF, NGX_LOG_EMERG,
 };
 use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
 use ngx::{ngx_conf_log_error, ngx_string};
-use thumbnailer::{EncodeOptions, Fit, Geometry, Limits, OutputFormat, Rgb};
+use std::rc::Rc;
+
+use thumbnailer::query::FormatParam;
+use thumbnailer::{EncodeOptions, Fit, Geometry, Limits, Rgb};
+
+pub use crate::presets::{Preset, SizeRule};
 
 use crate::cache::CachePath;
 use crate::memory::MemoryBudget;
 use crate::ImageFilterRsModule;
 
-const DUPLICATE: *mut c_char = c"is duplicate".as_ptr().cast_mut();
+pub const DUPLICATE: *mut c_char = c"is duplicate".as_ptr().cast_mut();
 
 /// http-level configuration: the declared caches. Boxed so that locations can
 /// keep references to them while more are declared.
 #[derive(Default)]
 pub struct MainConf {
     pub caches: Vec<Box<CachePath>>,
+    pub presets: Vec<Box<Preset>>,
     pub memory_limit: Option<u64>,
     pub memory_timeout: Option<ngx_msec_t>,
     pub budget: Option<Box<MemoryBudget>>,
@@ -57,10 +63,36 @@ pub fn init_main(cf: &mut ngx_conf_t, mcf: &mut MainConf) -> *mut c_char {
 }
 
 /// What `image_filter_rs` says for a location.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub enum Filter {
     Off,
+    /// A fixed size.
     Resize(Geometry),
+    /// A size built from variables, checked per request.
+    Variable(VariableSize),
+    /// Everything from the query parameters.
+    Query,
+    /// A preset by name, until the merge finds it.
+    PresetName(ngx_str_t),
+    Preset(&'static Preset),
+}
+
+impl Filter {
+    pub fn is_on(&self) -> bool {
+        !matches!(self, Filter::Off)
+    }
+
+    /// Whether the size comes from the request, which needs an allow-list
+    /// or signatures to be safe.
+    pub fn sized_by_request(&self) -> bool {
+        matches!(self, Filter::Variable(_) | Filter::Query)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VariableSize {
+    pub size: *mut ngx_http_complex_value_t,
+    pub fit: Fit,
 }
 
 /// What `image_filter_rs_cache` says, before and after the merge resolves
@@ -97,13 +129,19 @@ pub struct LocationConf {
     pub webp_quality: Option<u8>,
     pub interlace: Option<bool>,
     pub background: Option<Rgb>,
-    pub format: Option<OutputFormat>,
+    pub format: Option<FormatChoice>,
     pub max_pixels: Option<u64>,
     pub max_source_size: Option<u64>,
+    pub sizes: Option<Rc<SizeRule>>,
+    pub secrets: Option<Rc<Vec<Vec<u8>>>>,
+    pub max_output: Option<u32>,
+    /// The http block's presets, for `p=` in query mode.
+    pub presets: Option<&'static [Box<Preset>]>,
 }
 
 pub const DEFAULT_JPEG_QUALITY: u8 = 82;
 pub const DEFAULT_LOCK_TIMEOUT: ngx_msec_t = 5000;
+pub const DEFAULT_MAX_OUTPUT: u32 = 4096;
 
 impl LocationConf {
     pub fn cache(&self) -> Option<&'static CachePath> {
@@ -133,16 +171,42 @@ impl LocationConf {
         self.debug_delay.unwrap_or(0)
     }
 
-    /// Everything but the geometry of a job in this location.
+    /// Everything but the geometry of a job in this location; the format is
+    /// settled per request (see `format_choice`).
     pub fn encode_options(&self) -> EncodeOptions {
         let defaults = EncodeOptions::default();
         EncodeOptions {
-            format: self.format.unwrap_or(defaults.format),
+            format: defaults.format,
             jpeg_quality: self.jpeg_quality(),
             webp_quality: self.webp_quality.unwrap_or(defaults.webp_quality),
             interlace: self.interlace.unwrap_or(defaults.interlace),
             background: self.background.unwrap_or(defaults.background),
         }
+    }
+
+    pub fn format_choice(&self) -> FormatChoice {
+        self.format.unwrap_or(FormatChoice::Original)
+    }
+
+    pub fn sizes(&self) -> Option<&SizeRule> {
+        self.sizes.as_deref()
+    }
+
+    pub fn secrets(&self) -> &[Vec<u8>] {
+        self.secrets.as_deref().map_or(&[], |s| &s[..])
+    }
+
+    pub fn max_output(&self) -> u32 {
+        self.max_output.unwrap_or(DEFAULT_MAX_OUTPUT)
+    }
+
+    /// dpr in hundredths: the query parser accepts 1 to 4.
+    pub fn max_dpr(&self) -> u32 {
+        400
+    }
+
+    pub fn preset_named(&self, name: &str) -> Option<&'static Preset> {
+        self.presets?.iter().find(|p| p.name == name).map(|p| &**p)
     }
 
     pub fn limits(&self) -> Limits {
@@ -154,7 +218,7 @@ impl LocationConf {
     }
 }
 
-pub static mut COMMANDS: [ngx_command_t; 17] = [
+pub static mut COMMANDS: [ngx_command_t; 21] = [
     ngx_command_t {
         name: ngx_string!("image_filter_rs"),
         type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE12)
@@ -288,6 +352,41 @@ pub static mut COMMANDS: [ngx_command_t; 17] = [
         post: ptr::null_mut(),
     },
     ngx_command_t {
+        name: ngx_string!("image_filter_rs_preset"),
+        type_: (NGX_HTTP_MAIN_CONF | NGX_CONF_2MORE) as ngx_uint_t,
+        set: Some(crate::presets::cmd_preset),
+        conf: NGX_HTTP_MAIN_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("image_filter_rs_sizes"),
+        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_1MORE)
+            as ngx_uint_t,
+        set: Some(crate::presets::cmd_sizes),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("image_filter_rs_secret"),
+        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_1MORE)
+            as ngx_uint_t,
+        set: Some(crate::presets::cmd_secret),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("image_filter_rs_max_output"),
+        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
+            as ngx_uint_t,
+        set: Some(cmd_max_output),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
         name: ngx_string!("image_filter_rs_status"),
         type_: (NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS) as ngx_uint_t,
         set: Some(cmd_status),
@@ -310,7 +409,7 @@ impl<'a> Directive<'a> {
     /// # Safety
     /// `cf` and `cmd` must be the pointers nginx passes to a directive's set
     /// handler.
-    unsafe fn from_raw(cf: *mut ngx_conf_t, cmd: *mut ngx_command_t) -> Directive<'a> {
+    pub unsafe fn from_raw(cf: *mut ngx_conf_t, cmd: *mut ngx_command_t) -> Directive<'a> {
         // SAFETY: per the caller, both are valid for the handler's duration;
         // `cf.args` holds the directive name followed by its arguments.
         unsafe {
@@ -340,7 +439,7 @@ impl<'a> Directive<'a> {
 }
 
 /// Wraps a directive parser so that no panic unwinds into nginx.
-fn guarded(parse: impl FnOnce() -> *mut c_char) -> *mut c_char {
+pub fn guarded(parse: impl FnOnce() -> *mut c_char) -> *mut c_char {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse)).unwrap_or(NGX_CONF_ERROR)
 }
 
@@ -365,28 +464,80 @@ fn set_filter(d: &mut Directive<'_>, lcf: &mut LocationConf) -> *mut c_char {
         return DUPLICATE;
     }
     let args = d.args;
-    let size = &args[0];
-    if size.as_bytes() == b"off" {
-        if args.len() > 1 {
-            return d.invalid(&args[1]);
+    let first = args[0];
+    let second = args.get(1).copied();
+    let one_word = |d: &mut Directive<'_>, filter: Filter, lcf: &mut LocationConf| match second {
+        Some(extra) => d.invalid(&extra),
+        None => {
+            lcf.filter = Some(filter);
+            NGX_CONF_OK
         }
-        lcf.filter = Some(Filter::Off);
-        return NGX_CONF_OK;
+    };
+    match first.as_bytes() {
+        b"off" => return one_word(d, Filter::Off, lcf),
+        b"query" => return one_word(d, Filter::Query, lcf),
+        _ => {}
     }
-    let Some((width, height)) = size
+    let fit = match second {
+        None => Fit::Fit,
+        Some(mode) => match parse_fit(mode.as_bytes()) {
+            Some(fit) => fit,
+            None => return d.invalid(&mode),
+        },
+    };
+    if first.as_bytes().contains(&b'$') {
+        return match compile_complex_value(d, first) {
+            Some(size) => {
+                lcf.filter = Some(Filter::Variable(VariableSize { size, fit }));
+                NGX_CONF_OK
+            }
+            None => NGX_CONF_ERROR,
+        };
+    }
+    if let Some((width, height)) = first
         .to_str()
         .ok()
         .and_then(|s| Geometry::parse_size(s).ok())
-    else {
-        return d.invalid(size);
-    };
-    let fit = match args.get(1).map(|a| a.as_bytes()) {
-        None | Some(b"fit") => Fit::Fit,
-        Some(b"crop") => Fit::Crop,
-        Some(_) => return d.invalid(&args[1]),
-    };
-    lcf.filter = Some(Filter::Resize(Geometry { width, height, fit }));
-    NGX_CONF_OK
+    {
+        lcf.filter = Some(Filter::Resize(geometry(width, height, fit)));
+        return NGX_CONF_OK;
+    }
+    if second.is_none() && crate::presets::valid_name(first.as_bytes()) {
+        lcf.filter = Some(Filter::PresetName(first));
+        return NGX_CONF_OK;
+    }
+    d.invalid(&first)
+}
+
+/// A geometry with the default gravity and no focal point.
+pub fn geometry(width: Option<u32>, height: Option<u32>, fit: Fit) -> Geometry {
+    Geometry {
+        width,
+        height,
+        fit,
+        ..Geometry::default()
+    }
+}
+
+fn compile_complex_value(
+    d: &mut Directive<'_>,
+    mut value: ngx_str_t,
+) -> Option<*mut ngx_http_complex_value_t> {
+    // SAFETY: the configuration pool outlives the configuration; the
+    // compile structure is zeroed and then filled as nginx expects.
+    unsafe {
+        let cv = ngx::ffi::ngx_pcalloc(d.cf.pool, core::mem::size_of::<ngx_http_complex_value_t>())
+            .cast::<ngx_http_complex_value_t>();
+        if cv.is_null() {
+            return None;
+        }
+        let mut ccv: ngx::ffi::ngx_http_compile_complex_value_t = core::mem::zeroed();
+        ccv.cf = d.cf;
+        ccv.value = &mut value;
+        ccv.complex_value = cv;
+        (ngx::ffi::ngx_http_compile_complex_value(&mut ccv) == ngx::ffi::NGX_OK as isize)
+            .then_some(cv)
+    }
 }
 
 extern "C" fn cmd_cache_path(
@@ -567,13 +718,57 @@ value_directive!(cmd_interlace, interlace, |v| match v {
     _ => None,
 });
 value_directive!(cmd_background, background, parse_colour);
-value_directive!(cmd_format, format, |v| match v {
-    b"original" => Some(OutputFormat::Original),
-    b"jpeg" => Some(OutputFormat::Jpeg),
-    b"png" => Some(OutputFormat::Png),
-    b"webp" => Some(OutputFormat::Webp),
-    _ => None,
-});
+value_directive!(cmd_format, format, parse_format);
+value_directive!(cmd_max_output, max_output, |v| parse_decimal(v)
+    .filter(|n| (1..=65535).contains(n)));
+
+/// The output format a location, preset or request asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FormatChoice {
+    Original,
+    Jpeg,
+    Png,
+    Webp,
+    /// The best one `Accept` allows.
+    Auto,
+}
+
+impl From<FormatParam> for FormatChoice {
+    fn from(param: FormatParam) -> Self {
+        match param {
+            FormatParam::Jpeg => FormatChoice::Jpeg,
+            FormatParam::Png => FormatChoice::Png,
+            FormatParam::Webp => FormatChoice::Webp,
+            // AVIF output is not built in; the original's format stands in.
+            FormatParam::Avif => FormatChoice::Original,
+            FormatParam::Auto => FormatChoice::Auto,
+        }
+    }
+}
+
+/// `original`, `jpeg`, `png`, `webp` or `auto` (from `Accept`).
+pub fn parse_format(v: &[u8]) -> Option<FormatChoice> {
+    match v {
+        b"original" => Some(FormatChoice::Original),
+        b"jpeg" => Some(FormatChoice::Jpeg),
+        b"png" => Some(FormatChoice::Png),
+        b"webp" => Some(FormatChoice::Webp),
+        b"auto" => Some(FormatChoice::Auto),
+        _ => None,
+    }
+}
+
+/// `fit`, `crop`, `fill`, `pad` or `force`.
+pub fn parse_fit(v: &[u8]) -> Option<Fit> {
+    match v {
+        b"fit" => Some(Fit::Fit),
+        b"crop" => Some(Fit::Crop),
+        b"fill" => Some(Fit::Fill),
+        b"pad" => Some(Fit::Pad),
+        b"force" => Some(Fit::Force),
+        _ => None,
+    }
+}
 value_directive!(cmd_max_pixels, max_pixels, parse_count);
 value_directive!(cmd_max_source_size, max_source_size, |v| {
     crate::cache::parse_offset(core::str::from_utf8(v).ok()?)
@@ -716,6 +911,44 @@ pub fn merge_location(
         conf.format = conf.format.or(prev.format);
         conf.max_pixels = conf.max_pixels.or(prev.max_pixels);
         conf.max_source_size = conf.max_source_size.or(prev.max_source_size);
+        conf.max_output = conf.max_output.or(prev.max_output);
+        if conf.sizes.is_none() {
+            conf.sizes = prev.sizes.clone();
+        }
+        if conf.secrets.is_none() {
+            conf.secrets = prev.secrets.clone();
+        }
+        let Some(mcf) = ImageFilterRsModule::main_conf(cf) else {
+            return NGX_CONF_ERROR;
+        };
+        // SAFETY: the presets live in the main configuration, which lives as
+        // long as the cycle; no preset is added after the http block.
+        conf.presets = Some(unsafe { &*ptr::from_ref(&mcf.presets[..]) });
+        if let Some(Filter::PresetName(name)) = conf.filter {
+            match conf.preset_named(&String::from_utf8_lossy(name.as_bytes())) {
+                Some(preset) => conf.filter = Some(Filter::Preset(preset)),
+                None => {
+                    ngx_conf_log_error!(
+                        NGX_LOG_EMERG,
+                        cf,
+                        "unknown image_filter_rs preset \"{}\"",
+                        name
+                    );
+                    return NGX_CONF_ERROR;
+                }
+            }
+        }
+        if conf.filter.is_some_and(|f| f.sized_by_request())
+            && conf.sizes.is_none()
+            && conf.secrets.is_none()
+        {
+            ngx_conf_log_error!(
+                NGX_LOG_EMERG,
+                cf,
+                "\"image_filter_rs\" takes the size from the request here, so \"image_filter_rs_sizes\" or \"image_filter_rs_secret\" must be set too"
+            );
+            return NGX_CONF_ERROR;
+        }
         if matches!(conf.thread_pool, ThreadPoolSetting::Unset) {
             conf.thread_pool = prev.thread_pool;
         }
@@ -745,7 +978,7 @@ pub fn merge_location(
                 }
             }
         }
-        if let Some(Filter::Resize(_)) = conf.filter {
+        if conf.filter.is_some_and(|f| f.is_on()) {
             if let Err(rv) = resolve_thread_pool(cf, conf) {
                 return rv;
             }

@@ -27,10 +27,10 @@ use thumbnailer::store::Validators;
 use thumbnailer::{ErrorClass, Job};
 
 use crate::cache::{self, wall_clock_ms, CachePath};
-use crate::conf::{Filter, LocationConf};
 use crate::errors::{Class, Refusal};
 use crate::index::{self, Found, ReadyEntry, SharedValidators, Slot};
 use crate::memory::BudgetHandle;
+use crate::request;
 use crate::response::{self, Body, Meta};
 use crate::status::CacheStatus;
 use crate::task::{self, GenerateTask, Generated, StoreTarget, TaskFailure};
@@ -62,6 +62,8 @@ pub struct RequestCtx {
     validators: Validators,
     mtime: time_t,
     etag: String,
+    /// The format came from `Accept`: responses say `Vary: Accept`.
+    negotiated: bool,
     origin: u64,
     cache: Option<&'static CachePath>,
     thread_pool: Option<NonNull<ngx_thread_pool_t>>,
@@ -182,9 +184,9 @@ fn handle(r: &mut ngx_http_request_t) -> Next {
     let Some(lcf) = ImageFilterRsModule::location_conf(r) else {
         return Next::Done(SERVER_ERROR);
     };
-    let Some(Filter::Resize(geometry)) = lcf.filter else {
+    if !lcf.filter.is_some_and(|f| f.is_on()) {
         return Next::Done(NGX_DECLINED as ngx_int_t);
-    };
+    }
     // SAFETY: `r` is the request being handled.
     let rc = unsafe { ngx_http_discard_request_body(r) };
     if rc != NGX_OK as ngx_int_t {
@@ -194,7 +196,11 @@ fn handle(r: &mut ngx_http_request_t) -> Next {
     let Some(path) = map_uri_to_path(r) else {
         return Next::Done(SERVER_ERROR);
     };
-    let job = job_for(lcf, geometry);
+    let resolved = match request::resolve(r, lcf) {
+        Ok(resolved) => resolved,
+        Err(refusal) => return Next::Done(refuse_request(r, path.as_bytes(), &refusal)),
+    };
+    let job = resolved.job;
     let path_bytes = path.as_bytes().to_vec();
     let key = CacheKey::derive(&path_bytes, &job.canonical());
     let original = match open_original(r, path) {
@@ -239,6 +245,7 @@ fn handle(r: &mut ngx_http_request_t) -> Next {
         validators: cache::validators(&original),
         mtime: original.mtime,
         etag,
+        negotiated: resolved.negotiated,
         cache: lcf.cache(),
         thread_pool: lcf.thread_pool(),
         lock_timeout: lcf.lock_timeout(),
@@ -264,14 +271,6 @@ fn handle(r: &mut ngx_http_request_t) -> Next {
     // SAFETY: our slot in the request's context array.
     unsafe { *r.ctx.add(index) = ctx.cast() };
     advance(r)
-}
-
-fn job_for(lcf: &LocationConf, geometry: thumbnailer::Geometry) -> Job {
-    Job {
-        geometry,
-        encode: lcf.encode_options(),
-        limits: lcf.limits(),
-    }
 }
 
 /// Decides, from the index, what this request does next: send the cache
@@ -606,8 +605,20 @@ fn finish(r: &mut ngx_http_request_t, result: Result<Generated, TaskFailure>) ->
         length: thumbnail.bytes.len() as u64,
         last_modified: ctx.mtime,
         etag: &ctx.etag.clone(),
+        vary_accept: ctx.negotiated,
     };
     Next::Done(response::send(r, &meta, Body::Memory(&thumbnail.bytes)))
+}
+
+/// A refusal of what the request asked for: logged once; a 400 carries its
+/// short reason as plain text, since only the client can fix it.
+fn refuse_request(r: &mut ngx_http_request_t, path: &[u8], refusal: &Refusal) -> ngx_int_t {
+    let status = refuse(r, path, refusal);
+    if refusal.class != Class::Image(ErrorClass::BadRequest) {
+        return status;
+    }
+    let reason = format!("{}\n", refusal.message);
+    response::send_text(r, status as usize, &reason)
 }
 
 /// Logs the refusal once and returns its status.
@@ -682,6 +693,7 @@ fn send_cache_file(r: &mut ngx_http_request_t, file: OpenFile, slot: Slot) -> Ne
         length: slot.file_size - slot.body_offset,
         last_modified: ctx.mtime,
         etag: &ctx.etag.clone(),
+        vary_accept: ctx.negotiated,
     };
     let body = Body::File {
         fd: file.fd,

@@ -23,6 +23,8 @@ mod errors;
 mod handler;
 mod index;
 mod memory;
+mod presets;
+mod request;
 mod response;
 mod status;
 mod task;

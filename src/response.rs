@@ -24,6 +24,8 @@ pub struct Meta<'a> {
     pub last_modified: time_t,
     /// Empty for none.
     pub etag: &'a str,
+    /// The body's format was chosen from `Accept`.
+    pub vary_accept: bool,
 }
 
 /// Where the body comes from.
@@ -71,6 +73,9 @@ fn set_headers(r: &mut ngx_http_request_t, meta: &Meta<'_>) -> Option<()> {
         r.set_allow_ranges(1);
         return Some(());
     }
+    if meta.vary_accept {
+        push_header(r, ngx_string!("Vary"), ngx_string!("Accept"))?;
+    }
     let etag = pool_bytes(r, meta.etag.as_bytes())?;
     let out = &mut r.headers_out;
     // SAFETY: `headers` is the request's initialised output header list; the
@@ -85,8 +90,52 @@ fn set_headers(r: &mut ngx_http_request_t, meta: &Meta<'_>) -> Option<()> {
         h.next = ptr::null_mut();
         out.etag = h;
     }
+    if meta.vary_accept {
+        push_header(r, ngx_string!("Vary"), ngx_string!("Accept"))?;
+    }
     r.set_allow_ranges(1);
     Some(())
+}
+
+fn push_header(r: &mut ngx_http_request_t, key: ngx_str_t, value: ngx_str_t) -> Option<()> {
+    // SAFETY: `headers` is the request's initialised output header list; the
+    // element is pool memory we fill before anyone reads it.
+    unsafe {
+        let h = ngx_list_push(&mut r.headers_out.headers).cast::<ngx_table_elt_t>();
+        let h = h.as_mut()?;
+        h.hash = 1;
+        h.key = key;
+        h.value = value;
+        h.lowcase_key = ptr::null_mut();
+        h.next = ptr::null_mut();
+    }
+    Some(())
+}
+
+/// A short plain-text answer with `status`, for reasons a client can act on.
+pub fn send_text(r: &mut ngx_http_request_t, status: usize, text: &str) -> ngx_int_t {
+    let meta = Meta {
+        content_type: "text/plain",
+        length: text.len() as u64,
+        last_modified: -1,
+        etag: "",
+        vary_accept: false,
+    };
+    if set_headers(r, &meta).is_none() {
+        return SERVER_ERROR;
+    }
+    r.headers_out.status = status;
+    r.set_allow_ranges(0);
+    // SAFETY: `r` is the request being handled.
+    let rc = unsafe { ngx_http_send_header(r) };
+    if rc == NGX_ERROR as ngx_int_t || rc > NGX_OK as ngx_int_t || r.header_only() != 0 {
+        return rc;
+    }
+    match body_chain(r, meta.length, Body::Memory(text.as_bytes())) {
+        // SAFETY: as in `send`.
+        Some(chain) => unsafe { ngx_http_output_filter(r, chain) },
+        None => SERVER_ERROR,
+    }
 }
 
 fn body_chain(r: &mut ngx_http_request_t, length: u64, body: Body<'_>) -> Option<*mut ngx_chain_t> {

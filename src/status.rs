@@ -98,6 +98,7 @@ pub extern "C" fn status_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
         length: body.len() as u64,
         last_modified: -1,
         etag: "",
+        vary_accept: false,
     };
     response::send(r, &meta, Body::Memory(body.as_bytes()))
 }

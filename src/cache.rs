@@ -380,8 +380,8 @@ impl CachePath {
 pub fn validators(info: &ngx::ffi::ngx_open_file_info_t) -> Validators {
     Validators {
         dev: 0,
-        ino: info.uniq as u64,
-        mtime_sec: info.mtime as i64,
+        ino: info.uniq,
+        mtime_sec: info.mtime,
         mtime_nsec: 0,
         size: info.size as u64,
     }

@@ -32,6 +32,9 @@ pub const DUPLICATE: *mut c_char = c"is duplicate".as_ptr().cast_mut();
 
 /// http-level configuration: the declared caches. Boxed so that locations can
 /// keep references to them while more are declared.
+// Boxed: shared zones and locations keep pointers to these while more are
+// declared, so their addresses must not move when the vectors grow.
+#[allow(clippy::vec_box)]
 #[derive(Default)]
 pub struct MainConf {
     pub caches: Vec<Box<CachePath>>,

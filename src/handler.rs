@@ -132,7 +132,7 @@ pub fn request_ctx<'a>(r: &ngx_http_request_t) -> Option<&'a mut RequestCtx> {
 pub extern "C" fn content_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     // SAFETY: nginx calls content handlers with the current, valid request.
     let r = unsafe { &mut *r };
-    let next = guarded(r, |r| handle(r));
+    let next = guarded(r, handle);
     match next {
         Next::Done(rc) => rc,
         Next::Async => {

@@ -9,6 +9,7 @@
 # (requests/s of the latency phase).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
 . bench/lib.sh
 
 photo=${HIT_PHOTO:-seeding.jpg}

@@ -37,7 +37,9 @@ need_packages() {
 # build_bench: the release build of the bench crate (pipeline, loadgen).
 build_bench() {
     cargo build --release --quiet -p image-filter-rs-bench --target-dir "$BENCH_TARGET_DIR"
-    [ -x "$BENCH_BIN/pipeline" ] && [ -x "$BENCH_BIN/loadgen" ] || die "bench binaries missing in $BENCH_BIN"
+    if [ ! -x "$BENCH_BIN/pipeline" ] || [ ! -x "$BENCH_BIN/loadgen" ]; then
+        die "bench binaries missing in $BENCH_BIN"
+    fi
 }
 
 # need_photos: the photo directory must exist and hold photos.
@@ -48,8 +50,9 @@ need_photos() {
 
 # need_module_build: the artefacts of `make build`.
 need_module_build() {
-    [ -x build/sbin/nginx ] && [ -f build/modules/ngx_http_image_filter_rs_module.so ] ||
+    if [ ! -x build/sbin/nginx ] || [ ! -f build/modules/ngx_http_image_filter_rs_module.so ]; then
         die "build/sbin/nginx or the module is missing: run make build"
+    fi
 }
 
 # Every nginx this script starts, by master PID, for the exit trap.
@@ -69,6 +72,8 @@ start_nginx() {
         tail -n 20 "$prefix/logs/error.log" >&2 || true
         die "nginx ($bin) did not open 127.0.0.1:$port"
     fi
+    # For the caller (CPU accounting of this nginx's workers).
+    # shellcheck disable=SC2034
     LAST_NGINX_PID=$pid
 }
 

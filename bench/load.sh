@@ -13,6 +13,7 @@
 # ROUNDS (of part b), PROBE_RATE (static requests/s of the probe).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
 . bench/lib.sh
 
 read -ra load_photos <<<"${LOAD_PHOTOS:-elephants.jpg kleiber.jpg painting.jpg seeding.jpg}"
@@ -64,7 +65,9 @@ debian_nginx() {
         local deb
         for deb in "$dir"/debs/*.deb; do dpkg-deb -x "$deb" "$dir/root"; done
     fi
-    [ -x "$DEB_NGINX" ] && [ -f "$DEB_MODULE" ] || die "Debian nginx or image_filter module missing in $dir"
+    if [ ! -x "$DEB_NGINX" ] || [ ! -f "$DEB_MODULE" ]; then
+        die "Debian nginx or image_filter module missing in $dir"
+    fi
 }
 debian_nginx
 
@@ -219,7 +222,8 @@ for c in "${configs[@]}"; do
     printf '%-40s %-6s | %8s %8s %9s %9s | %9s | %9s %9s %5s\n' "$(label "$c")" loaded "$(field p50_ms "$loaded")" \
         "$(field p99_ms "$loaded")" "$(field p999_ms "$loaded")" "$(field max_ms "$loaded")" "$(field p99_sent_ms "$loaded")" \
         "$(field ok_rps "$cold_line")" "$(field p99_ms "$cold_line")" "$(field refused "$cold_line")"
-    eval "P99_IDLE_$c=$(field p99_ms "$idle"); P99_LOADED_$c=$(field p99_ms "$loaded")"
+    printf -v "P99_IDLE_$c" '%s' "$(field p99_ms "$idle")"
+    printf -v "P99_LOADED_$c" '%s' "$(field p99_ms "$loaded")"
 done
 echo
 
@@ -250,8 +254,9 @@ echo "(CPU per thumbnail: all threads of the workers, so our thread pool's work 
 echo
 
 echo "(c) srcset burst: ${#widths[@]} widths (${widths[*]}) of $burst_photo requested at once, cold," \
-    "median of 3 bursts; 'one by one' = the same 6 requests sequentially"
-printf '%-40s | %10s %10s %8s %5s | %s\n' server "burst ms" "1-by-1 ms" "ratio" "503s" "per-width ms in the median burst (widths ascending)"
+    "median of 3 bursts;"
+echo "    1-by-1: the same 6 requests one after another; non-200: refused answers over the 3 bursts"
+printf '%-40s | %10s %10s %8s %7s | %s\n' server "burst ms" "1-by-1 ms" "ratio" "non-200" "per-width ms in the median burst, (status) if not 200"
 printf '%s\n' "---------------------------------------------------------------------------------------------------------------"
 burst_paths=()
 for w in "${widths[@]}"; do burst_paths+=("/w/$w/$burst_photo"); done
@@ -268,11 +273,14 @@ for c in "${configs[@]}" deb; do
         outs+=("$out")
     done
     med=$(median "${totals[@]}")
-    # The per-width times of the burst whose total is the median.
+    # The per-width times of the burst whose total is the median; a width
+    # the module refused shows its status.
     per=""
     for out in "${outs[@]}"; do
         if [ "$(field total_ms "$(grep '^burst ' <<<"$out")")" = "$med" ]; then
-            per=$(grep '^request ' <<<"$out" | sed -n 's/.* ms=\([^ ]*\).*/\1/p' | paste -sd' ')
+            per=$(grep '^request ' <<<"$out" |
+                sed -n 's/.* status=\([0-9]*\) .* ms=\([^ ]*\).*/\2 \1/p' |
+                awk '{ printf "%s%s%s", (NR > 1 ? " " : ""), $1, ($2 == 200 ? "" : "(" $2 ")") }')
         fi
     done
     seq_total=0
@@ -280,8 +288,9 @@ for c in "${configs[@]}" deb; do
         one=$("$BENCH_BIN/loadgen" burst --port "$port" "$p")
         seq_total=$(awk -v a="$seq_total" -v b="$(field total_ms "$(grep '^burst ' <<<"$one")")" 'BEGIN { printf "%.1f", a + b }')
     done
-    printf '%-40s | %10s %10s %8s %5s | %s\n' "$(label "$c")" "$med" "$seq_total" "$(ratio "$med" "$seq_total")" "$refused" "$per"
-    eval "BURST_$c=$med"
+    printf '%-40s | %10s %10s %8s %7s | %s\n' "$(label "$c")" "$med" "$seq_total" "$(ratio "$med" "$seq_total")" "$refused" "$per"
+    printf -v "BURST_$c" '%s' "$med"
+    printf -v "BURST_REFUSED_$c" '%s' "$refused"
 done
 echo
 echo "summary:"
@@ -291,4 +300,6 @@ for c in "${configs[@]}"; do
         "(x$(ratio "${!p_loaded}" "${!p_idle}"))"
 done
 echo "  cold thumbnails/s, ours / Debian image_filter: $(median "${r_tp[@]}")"
-echo "  srcset burst of ${#widths[@]} widths, ours / Debian image_filter: $(ratio "$BURST_ours" "$BURST_deb")"
+b_ours=BURST_ours b_deb=BURST_deb r_ours=BURST_REFUSED_ours r_deb=BURST_REFUSED_deb
+echo "  srcset burst of ${#widths[@]} widths, ours / Debian image_filter: $(ratio "${!b_ours}" "${!b_deb}")" \
+    "(non-200 answers in 3 bursts: ours ${!r_ours}, Debian ${!r_deb})"

@@ -5,6 +5,7 @@
 # median ratios and the issue's targets. RUNS=N sets the runs per tool.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
 . bench/lib.sh
 
 need_photos

@@ -25,6 +25,7 @@ pub mod nginx;
 pub mod paths;
 pub mod presets;
 pub mod procfs;
+pub mod sign;
 pub mod status;
 pub mod tmpfs;
 pub mod wait;

@@ -191,7 +191,12 @@ fn check_signature(
     let Some(signature) = &params.signature else {
         return Err(Refusal::new(Class::Forbidden, "missing signature"));
     };
-    if signature::verify(keys, r.uri.as_bytes(), args, signature) {
+    // The path as the client sent it (percent-encoded), which is what a
+    // signer has in hand; nginx's decoded `uri` would differ for any name
+    // with spaces or non-ASCII characters.
+    let raw = r.unparsed_uri.as_bytes();
+    let path = raw.split(|&b| b == b'?').next().unwrap_or(raw);
+    if signature::verify(keys, path, args, signature) {
         Ok(())
     } else {
         Err(Refusal::new(Class::Forbidden, "bad signature"))

@@ -16,6 +16,7 @@ mod pipeline;
 mod resize;
 pub mod sniff;
 pub mod store;
+mod tiff_ifd;
 
 pub use error::{Error, ErrorClass};
 pub use operation::*;

@@ -2,6 +2,7 @@
 //! turning stored pixels upright before any geometry is applied.
 
 use crate::bitmap::Bitmap;
+use crate::tiff_ifd::read_ifd0;
 
 /// The eight EXIF orientations; the value is what the camera stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,51 +53,13 @@ impl Orientation {
     }
 }
 
-/// Reads the Orientation tag (0x0112) from IFD0 of a TIFF-structured blob (the
-/// EXIF payload after "Exif\0\0"). Every offset is bounds-checked; anything
-/// malformed yields `None`, which callers treat as "as stored".
+/// Reads the Orientation tag from a TIFF-structured EXIF payload (after
+/// "Exif\0\0"). `None` when there is no readable tag, which callers treat as
+/// "as stored".
 pub(crate) fn exif_orientation(tiff: &[u8]) -> Option<Orientation> {
-    let big_endian = match tiff.get(0..2)? {
-        b"II" => false,
-        b"MM" => true,
-        _ => return None,
-    };
-    let u16_at = |at: usize| -> Option<u16> {
-        let b = tiff.get(at..at.checked_add(2)?)?;
-        Some(if big_endian {
-            u16::from_be_bytes([b[0], b[1]])
-        } else {
-            u16::from_le_bytes([b[0], b[1]])
-        })
-    };
-    let u32_at = |at: usize| -> Option<u32> {
-        let b = tiff.get(at..at.checked_add(4)?)?;
-        Some(if big_endian {
-            u32::from_be_bytes([b[0], b[1], b[2], b[3]])
-        } else {
-            u32::from_le_bytes([b[0], b[1], b[2], b[3]])
-        })
-    };
-    if u16_at(2)? != 42 {
-        return None;
-    }
-    let ifd = u32_at(4)? as usize;
-    let entries = u16_at(ifd)? as usize;
-    for i in 0..entries {
-        let entry = ifd.checked_add(2 + i * 12)?;
-        let tag = u16_at(entry)?;
-        if tag != 0x0112 {
-            continue;
-        }
-        let field_type = u16_at(entry + 2)?;
-        let value = match field_type {
-            3 => u32::from(u16_at(entry + 8)?), // SHORT, the specified type
-            4 => u32_at(entry + 8)?,            // LONG, written by some tools
-            _ => return None,
-        };
-        return Some(Orientation::from_exif_value(value));
-    }
-    None
+    read_ifd0(tiff)?
+        .orientation
+        .map(Orientation::from_exif_value)
 }
 
 /// Returns the pixels turned upright.
@@ -241,8 +204,8 @@ mod tests {
                 Some(Orientation::Normal)
             );
         }
-        assert_eq!(exif_orientation(&exif(false, 7, 6)), None);
-        // Truncation anywhere must not panic.
+        assert_eq!(exif_orientation(&exif(false, 7, 6)), None); // wrong field type
+                                                                // Truncation anywhere must not panic.
         let full = exif(false, 3, 6);
         for cut in 0..full.len() - 4 {
             let _ = exif_orientation(&full[..cut]);

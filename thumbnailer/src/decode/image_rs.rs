@@ -7,6 +7,15 @@ use crate::bitmap::{Bitmap, Layout};
 use crate::decode::{Decoded, Header, SourceColour};
 use crate::error::Error;
 use crate::operation::Limits;
+use crate::orient::Orientation;
+
+/// The decoder's view of EXIF orientation; unreadable means "as stored".
+pub(crate) fn orientation(decoder: &mut impl ImageDecoder) -> Orientation {
+    decoder
+        .orientation()
+        .map(|o| Orientation::from_exif_value(u32::from(o.to_exif())))
+        .unwrap_or(Orientation::Normal)
+}
 
 /// Memory the decoder may hold: the declared canvas at the widest sample type
 /// (16-bit RGBA) plus room for metadata and line buffers. The pixel check has
@@ -35,6 +44,11 @@ pub(crate) fn decode_first_frame(mut decoder: impl ImageDecoder) -> Result<Decod
     let icc = decoder.icc_profile().ok().flatten();
     let image = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
     let (width, height) = (image.width(), image.height());
+    if width == 0 || height == 0 {
+        return Err(Error::unsupported(format!(
+            "image is {width}x{height}, which has no pixels"
+        )));
+    }
     let (layout, colour, data) = match image {
         DynamicImage::ImageLuma8(b) => (Layout::Gray, SourceColour::Gray, b.into_raw()),
         DynamicImage::ImageRgb8(b) => (Layout::Rgb, SourceColour::Rgb, b.into_raw()),

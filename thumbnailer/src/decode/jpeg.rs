@@ -2,6 +2,8 @@
 //! orientation, ICC, Adobe CMYK inversion), libjpeg-turbo for the pixels,
 //! decoded at 1/2, 1/4 or 1/8 scale when the output is small enough.
 
+use std::borrow::Cow;
+
 use turbojpeg::{Colorspace, Decompressor, Image, PixelFormat, ScalingFactor};
 
 use crate::bitmap::{Bitmap, Layout};
@@ -29,6 +31,13 @@ pub(crate) struct JpegInfo {
     /// The Adobe APP14 segment was present: Photoshop-style CMYK is stored
     /// inverted.
     pub adobe: bool,
+    /// Byte ranges of the header segments the decoder needs (tables, frame,
+    /// restart interval, JFIF/Adobe), in order.
+    keep: Vec<(usize, usize)>,
+    /// Where the first SOS marker starts; everything from here on is kept.
+    scan_start: usize,
+    /// Something was left out (metadata, garbage between segments).
+    dropped: bool,
 }
 
 /// Walks marker segments up to the first SOS. Never reads past the slice and
@@ -41,10 +50,16 @@ pub(crate) fn scan_markers(data: &[u8]) -> Result<JpegInfo, Error> {
     let mut seen_sof = false;
     let mut pos = 2; // after SOI
     loop {
-        // Markers may be preceded by any number of 0xFF fill bytes.
+        // Like libjpeg, skip garbage up to the next marker (a damaged length
+        // in a metadata segment is common and harmless).
         if *data.get(pos).ok_or_else(truncated)? != 0xFF {
-            return Err(Error::unsupported("corrupt jpeg: expected a marker"));
+            info.dropped = true;
+            while data.get(pos).ok_or_else(truncated)? != &0xFF {
+                pos += 1;
+            }
         }
+        let segment_start = pos;
+        // Markers may be preceded by any number of 0xFF fill bytes.
         while data.get(pos) == Some(&0xFF) {
             pos += 1;
         }
@@ -62,6 +77,15 @@ pub(crate) fn scan_markers(data: &[u8]) -> Result<JpegInfo, Error> {
         }
         let payload = data.get(pos + 2..pos + len).ok_or_else(truncated)?;
         pos += len;
+        // Metadata never reaches the decoder: we read what we need here, and
+        // libjpeg-turbo would otherwise fail the whole image over a bad ICC
+        // or EXIF segment.
+        let is_metadata = matches!(marker, 0xE1..=0xED | 0xEF | 0xFE);
+        if is_metadata {
+            info.dropped = true;
+        } else if marker != 0xDA {
+            info.keep.push((segment_start, pos));
+        }
         match marker {
             0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => {
                 if seen_sof {
@@ -90,7 +114,10 @@ pub(crate) fn scan_markers(data: &[u8]) -> Result<JpegInfo, Error> {
                 }
             }
             0xEE if payload.starts_with(b"Adobe") => info.adobe = true,
-            0xDA => break,
+            0xDA => {
+                info.scan_start = segment_start;
+                break;
+            }
             _ => {}
         }
     }
@@ -107,6 +134,34 @@ pub(crate) fn scan_markers(data: &[u8]) -> Result<JpegInfo, Error> {
         );
     }
     Ok(info)
+}
+
+/// The stream the decoder sees: SOI, the kept header segments, then the scans
+/// untouched. Borrowed when nothing was left out.
+/// A missing EOI gets one appended: libjpeg reports its absence with the same
+/// warning as real truncation, and we refuse that one.
+fn decoder_stream<'a>(data: &'a [u8], info: &JpegInfo) -> Cow<'a, [u8]> {
+    let needs_eoi = !data.ends_with(&[0xFF, 0xD9]);
+    if !info.dropped && !needs_eoi {
+        return Cow::Borrowed(data);
+    }
+    if !info.dropped {
+        let mut out = Vec::with_capacity(data.len() + 2);
+        out.extend_from_slice(data);
+        out.extend_from_slice(&[0xFF, 0xD9]);
+        return Cow::Owned(out);
+    }
+    let kept: usize = info.keep.iter().map(|(a, b)| b - a).sum();
+    let mut out = Vec::with_capacity(2 + kept + data.len() - info.scan_start);
+    out.extend_from_slice(&data[..2]);
+    for &(a, b) in &info.keep {
+        out.extend_from_slice(&data[a..b]);
+    }
+    out.extend_from_slice(&data[info.scan_start..]);
+    if needs_eoi {
+        out.extend_from_slice(&[0xFF, 0xD9]);
+    }
+    Cow::Owned(out)
 }
 
 pub(crate) fn read_header(data: &[u8]) -> Result<Header, Error> {
@@ -148,6 +203,8 @@ fn is_harmless_warning(e: &turbojpeg::Error) -> bool {
 /// Decodes at `1/shrink` scale (shrink is 1, 2, 4 or 8).
 pub(crate) fn decode(data: &[u8], shrink: u32) -> Result<Decoded, Error> {
     let info = scan_markers(data)?;
+    let stream = decoder_stream(data, &info);
+    let data: &[u8] = &stream;
     let mut decompressor =
         Decompressor::new().map_err(|e| Error::internal(format!("jpeg init: {e}")))?;
     decompressor
@@ -233,6 +290,28 @@ mod tests {
         assert_eq!(info.icc.as_deref(), Some(&b"hello world"[..]));
         assert!(info.adobe);
         assert_eq!(info.orientation, None);
+        // ICC segments are left out of the decoder's stream, tables kept.
+        let stream = decoder_stream(&f, &info);
+        assert!(!stream.windows(11).any(|w| w == b"ICC_PROFILE"));
+        assert!(stream.windows(5).any(|w| w == b"Adobe"));
+        assert_eq!(
+            &stream[stream.len() - 12..stream.len() - 2],
+            &f[f.len() - 10..]
+        );
+        assert!(stream.ends_with(&[0xFF, 0xD9]), "missing EOI is supplied");
+    }
+
+    #[test]
+    fn garbage_between_segments_is_skipped() {
+        let mut f = vec![0xFF, 0xD8];
+        f.extend(segment(0xED, b"Photoshop 3.0\0"));
+        f.extend([0x04, 0x06, 0x00, 0x00]); // a bad length left these behind
+        f.extend(sof(8, 8));
+        f.extend(segment(0xDA, &[1, 1, 0, 0, 63, 0]));
+        let info = scan_markers(&f).unwrap();
+        assert_eq!((info.width, info.height), (8, 8));
+        let stream = decoder_stream(&f, &info);
+        assert_eq!(stream.len(), 2 + sof(8, 8).len() + 10 + 2);
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! Format dispatch for the two decoding stages: a cheap header read that the
 //! limits are checked against, then the bounded pixel decode.
 
+mod gif;
 mod image_rs;
 pub(crate) mod jpeg;
 mod png;
+mod tiff;
+mod webp;
 
 use crate::bitmap::Bitmap;
 use crate::error::Error;
@@ -47,6 +50,9 @@ pub(crate) fn read_header(data: &[u8], format: ImageFormat) -> Result<Header, Er
     match format {
         ImageFormat::Jpeg => jpeg::read_header(data),
         ImageFormat::Png => png::read_header(data),
+        ImageFormat::Gif => gif::read_header(data),
+        ImageFormat::Webp => webp::read_header(data),
+        ImageFormat::Tiff => tiff::read_header(data),
         other => Err(unsupported_format(other)),
     }
 }
@@ -63,6 +69,9 @@ pub(crate) fn decode(
     match format {
         ImageFormat::Jpeg => jpeg::decode(data, shrink),
         ImageFormat::Png => png::decode(data, header, limits),
+        ImageFormat::Gif => gif::decode(data, header, limits),
+        ImageFormat::Webp => webp::decode(data, header, limits),
+        ImageFormat::Tiff => tiff::decode(data, header, limits),
         other => Err(unsupported_format(other)),
     }
 }

@@ -288,20 +288,19 @@ fn advance(r: &mut ngx_http_request_t) -> Next {
         return Next::Done(SERVER_ERROR);
     };
     let waited = ctx.wait_started_ms.is_some();
-    let found = index.lock().find(&ctx.key);
+    let fresh = SharedValidators::from(ctx.validators);
+    let found = index
+        .lock()
+        .find_for_hit(&ctx.key, &fresh, wall_clock_ms() / 1000);
     let mut status = if waited {
         CacheStatus::Updating
     } else {
         CacheStatus::Miss
     };
     match found {
-        Found::Ready(slot) if slot.original == ctx.validators.into() => {
+        Found::Ready(slot) if slot.original == fresh => {
             match open_cache_file(r, cache, &ctx.key, slot.file_size) {
                 Some(file) => {
-                    let mut locked = index.lock();
-                    locked.touch(&ctx.key, wall_clock_ms() / 1000);
-                    locked.counters().hits += 1;
-                    drop(locked);
                     ctx.cache_status = Some(if waited {
                         CacheStatus::Updating
                     } else {
@@ -310,7 +309,11 @@ fn advance(r: &mut ngx_http_request_t) -> Next {
                     return send_cache_file(r, file, slot);
                 }
                 // Deleted or cut short behind our back: make it again.
-                None => index.lock().counters().damaged_files += 1,
+                None => {
+                    let mut locked = index.lock();
+                    locked.counters().damaged_files += 1;
+                    locked.counters().hits -= 1;
+                }
             }
         }
         Found::Ready(_) => {

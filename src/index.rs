@@ -287,6 +287,27 @@ impl Locked<'_> {
         }
     }
 
+    /// `find`, and when the entry is ready and made from `original`, marks
+    /// the hit in the same pass: the hit path takes the lock once.
+    pub fn find_for_hit(&mut self, key: &CacheKey, original: &SharedValidators, now: u64) -> Found {
+        let (at, found) = self.position(key);
+        if !found {
+            return Found::Absent;
+        }
+        let slot = &mut self.slots()[at];
+        match slot.state {
+            SlotState::Ready if slot.original == *original => {
+                slot.last_use = now;
+                let slot = *slot;
+                self.header().counters.hits += 1;
+                Found::Ready(slot)
+            }
+            SlotState::Ready => Found::Ready(*slot),
+            SlotState::Generating => Found::Generating(*slot),
+            SlotState::Empty => Found::Absent,
+        }
+    }
+
     /// Marks a hit: the entry becomes the most recently used.
     pub fn touch(&mut self, key: &CacheKey, now: u64) {
         let (at, found) = self.position(key);

@@ -2,11 +2,11 @@
 //! the header alone, so the caller can admit the job against a budget before
 //! any pixel is decoded.
 //!
-//! The figure follows the pipeline's own buffers: the decoded bitmap at the
-//! shrink-on-load scale (RGBA8), the copy that colour conversion and
-//! orientation may make of it, the resized output and the encoder's buffer,
-//! plus a progressive JPEG's whole-image coefficient buffers, which libjpeg
-//! keeps at full size whatever the output scale. It errs high.
+//! The figure follows the pipeline's own buffers: the input, the decoded
+//! bitmap at the shrink-on-load scale (RGBA8), a second one when orientation
+//! has to transpose it, the resized output and the encoder's buffer, plus a
+//! progressive JPEG's whole-image coefficient buffers, which libjpeg keeps at
+//! full size whatever the output scale. It errs high.
 
 use crate::decode;
 use crate::error::Error;
@@ -32,6 +32,7 @@ pub fn estimate_peak_memory(input: &[u8], job: &Job) -> Result<u64, Error> {
     limits::check_pixels(header.width, header.height, header.frames, &job.limits)?;
     let (upright_w, upright_h) = header.orientation.upright_size(header.width, header.height);
     let plan = geometry::plan(upright_w, upright_h, &job.geometry);
+    crate::place::check_canvas(&plan, &job.limits)?;
     let shrink = if format == ImageFormat::Jpeg {
         u64::from(plan.shrink_on_load())
     } else {
@@ -40,16 +41,21 @@ pub fn estimate_peak_memory(input: &[u8], job: &Job) -> Result<u64, Error> {
     let decoded = u64::from(header.width).div_ceil(shrink)
         * u64::from(header.height).div_ceil(shrink)
         * BYTES_PER_PIXEL;
-    let output = u64::from(plan.out_width) * u64::from(plan.out_height) * BYTES_PER_PIXEL;
+    // A pad canvas is the largest output buffer when there is one.
+    let (out_w, out_h) = plan.final_size();
+    let output = u64::from(out_w) * u64::from(out_h) * BYTES_PER_PIXEL;
     // Progressive JPEGs buffer every DCT coefficient of the whole image:
-    // 2 bytes each, up to 3 components per pixel (4:4:4). Baseline ones
-    // decode a row of blocks at a time.
+    // 2 bytes each, 1.5 components per pixel at 4:2:0 (3 at 4:4:4, rare in
+    // photos; 2 per pixel covers 4:2:2 too). Baseline ones decode a row of
+    // blocks at a time.
     let coefficients = if format == ImageFormat::Jpeg && is_progressive_jpeg(input) {
-        u64::from(header.width) * u64::from(header.height) * 6
+        u64::from(header.width) * u64::from(header.height) * 4
     } else {
         0
     };
-    Ok(BASE + input.len() as u64 + 2 * decoded + 2 * output + coefficients)
+    let (transposed_w, _) = header.orientation.upright_size(1, 2);
+    let copies = if transposed_w == 2 { 2 } else { 1 };
+    Ok(BASE + input.len() as u64 + copies * decoded + 2 * output + coefficients)
 }
 
 /// Whether the frame header before the first scan is a progressive one
@@ -80,7 +86,7 @@ fn is_progressive_jpeg(data: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::operation::{EncodeOptions, Fit, Geometry, Limits};
+    use crate::operation::{Adjustments, EncodeOptions, Fit, Geometry, Limits};
 
     fn job(width: u32, height: u32) -> Job {
         Job {
@@ -88,9 +94,11 @@ mod tests {
                 width: Some(width),
                 height: Some(height),
                 fit: Fit::Fit,
+                ..Geometry::default()
             },
             encode: EncodeOptions::default(),
             limits: Limits::default(),
+            adjust: Adjustments::default(),
         }
     }
 

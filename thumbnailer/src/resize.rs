@@ -78,6 +78,7 @@ mod tests {
             width: Some(w),
             height: Some(h),
             fit,
+            ..Geometry::default()
         }
     }
 

@@ -1,15 +1,77 @@
 //! The description of one thumbnail job: target box, fit mode, output encoding
 //! and resource limits. Plain data, cheap to copy, hashable for cache keys.
 
+use crate::adjust::{clamp_factor, FACTOR_ONE};
 use crate::error::Error;
 
-/// How the source is mapped onto the target box.
+pub use crate::adjust::Adjustments;
+
+/// How the source is mapped onto the target box. No mode ever scales the
+/// source up: a source smaller than the box keeps its pixel size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Fit {
     /// Scale down to fit inside the box, keeping the aspect ratio.
     Fit,
-    /// Scale to cover the box, then cut the centre to exactly the box.
+    /// Scale to cover the box, then cut to exactly the box; which part is
+    /// kept is chosen by [`Geometry::gravity`] or [`Geometry::focal`].
     Crop,
+    /// Scale down to cover the box without cutting: exact on one side, at
+    /// least the box on the other, aspect ratio kept.
+    Fill,
+    /// Fit inside the box, then pad to exactly the box with
+    /// [`EncodeOptions::background`] (transparent when the image has
+    /// transparency, so outputs that keep alpha stay see-through). The image
+    /// is placed by [`Geometry::gravity`]. A free side is not padded.
+    Pad,
+    /// Stretch to exactly the box, ignoring the aspect ratio; each side is
+    /// clamped to the source's side so nothing is enlarged.
+    Force,
+}
+
+/// Which part of the source a crop keeps (and where `Pad` places the image).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Gravity {
+    Center,
+    North,
+    NorthEast,
+    East,
+    SouthEast,
+    South,
+    SouthWest,
+    West,
+    NorthWest,
+    /// The window with the most edge energy, found on a small downscaled copy
+    /// of the decoded image. Ties (a flat image) keep the centre. `Pad`
+    /// treats it as `Center`.
+    Smart,
+}
+
+impl Gravity {
+    /// The short name used in URLs and in the canonical job text.
+    pub fn name(self) -> &'static str {
+        match self {
+            Gravity::Center => "center",
+            Gravity::North => "n",
+            Gravity::NorthEast => "ne",
+            Gravity::East => "e",
+            Gravity::SouthEast => "se",
+            Gravity::South => "s",
+            Gravity::SouthWest => "sw",
+            Gravity::West => "w",
+            Gravity::NorthWest => "nw",
+            Gravity::Smart => "smart",
+        }
+    }
+}
+
+/// A point of interest in thousandths (0..=1000) of the source's width and
+/// height, measured on the upright image; larger values are treated as 1000.
+/// A crop centres on it as far as the image allows (the "PPOI" of
+/// django-versatileimagefield).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Focal {
+    pub x_milli: u16,
+    pub y_milli: u16,
 }
 
 /// The target box. `None` is a free side ("-" in the request).
@@ -18,6 +80,22 @@ pub struct Geometry {
     pub width: Option<u32>,
     pub height: Option<u32>,
     pub fit: Fit,
+    pub gravity: Gravity,
+    /// When set, a crop centres on it and `gravity` is not used for cropping.
+    pub focal: Option<Focal>,
+}
+
+impl Default for Geometry {
+    /// No size (the source's own), `Fit::Fit`, centred, no focal point.
+    fn default() -> Self {
+        Geometry {
+            width: None,
+            height: None,
+            fit: Fit::Fit,
+            gravity: Gravity::Center,
+            focal: None,
+        }
+    }
 }
 
 /// Largest side a request may ask for; matches the largest JPEG/WebP side.
@@ -122,20 +200,30 @@ pub struct Job {
     pub geometry: Geometry,
     pub encode: EncodeOptions,
     pub limits: Limits,
+    /// Colour adjustments applied after resizing.
+    pub adjust: Adjustments,
 }
 
 impl Job {
     /// Canonical text of everything that changes the output bytes (geometry,
-    /// fit, format, qualities, interlace, background) — NOT limits. Stable
-    /// across runs; used in the cache key.
+    /// fit, gravity, focal point, format, qualities, interlace, background,
+    /// adjustments) — NOT limits. Stable across runs; used in the cache key.
     ///
-    /// Requests that produce identical bytes map to the same text: a crop with
-    /// a free side is a fit, and qualities are clamped as the encoder will.
+    /// Requests that produce identical bytes map to the same text: a crop,
+    /// fill or force with a free side is a fit, gravity and focal point only
+    /// appear where they move pixels, an adjustment of exactly 1 is none, and
+    /// qualities are clamped as the encoder will. Fields added after the first
+    /// release are suffixes present only when they do something, so jobs that
+    /// do not use them keep their old text and their cache entries.
     pub fn canonical(&self) -> String {
         let side = |s: Option<u32>| s.map_or_else(|| "-".to_owned(), |v| v.to_string());
         let g = &self.geometry;
-        let fit = match (g.fit, g.width, g.height) {
-            (Fit::Crop, Some(_), Some(_)) => "crop",
+        let both_sides = g.width.is_some() && g.height.is_some();
+        let fit = match g.fit {
+            Fit::Crop if both_sides => "crop",
+            Fit::Fill if both_sides => "fill",
+            Fit::Force if both_sides => "force",
+            Fit::Pad => "pad",
             _ => "fit",
         };
         let e = &self.encode;
@@ -146,7 +234,7 @@ impl Job {
             OutputFormat::Webp => "webp",
         };
         let Rgb(r, gr, b) = e.background;
-        format!(
+        let mut text = format!(
             "{}x{}:{}:{}:jq{}:wq{}:{}:bg{:02x}{:02x}{:02x}",
             side(g.width),
             side(g.height),
@@ -158,7 +246,39 @@ impl Job {
             r,
             gr,
             b
-        )
+        );
+        // Each suffix has its own "name=" prefix and a fixed position, so
+        // the text stays unambiguous.
+        match (fit, g.focal, g.gravity) {
+            ("crop", Some(f), _) => text.push_str(&format!(
+                ":fp={},{}",
+                f.x_milli.min(1000),
+                f.y_milli.min(1000)
+            )),
+            ("crop", None, gravity) | ("pad", _, gravity)
+                if gravity != Gravity::Center && !(fit == "pad" && gravity == Gravity::Smart) =>
+            {
+                text.push_str(":g=");
+                text.push_str(gravity.name());
+            }
+            _ => {}
+        }
+        let a = &self.adjust;
+        for (name, factor) in [
+            ("ct", a.contrast),
+            ("br", a.brightness),
+            ("sa", a.saturation),
+            ("sh", a.sharpness),
+        ] {
+            match factor.map(clamp_factor) {
+                Some(f) if f != FACTOR_ONE => text.push_str(&format!(":{name}={f}")),
+                _ => {}
+            }
+        }
+        if a.grayscale {
+            text.push_str(":gray");
+        }
+        text
     }
 }
 
@@ -233,9 +353,11 @@ mod tests {
                 width: w,
                 height: h,
                 fit,
+                ..Geometry::default()
             },
             encode: EncodeOptions::default(),
             limits: Limits::default(),
+            adjust: Adjustments::default(),
         }
     }
 
@@ -279,6 +401,52 @@ mod tests {
         let mut v = base;
         v.encode.background = Rgb(0, 0, 0);
         variants.push(v);
+        for fit in [Fit::Fill, Fit::Pad, Fit::Force] {
+            let mut v = base;
+            v.geometry.fit = fit;
+            variants.push(v);
+        }
+        let crop = job(Some(350), Some(350), Fit::Crop);
+        for gravity in [
+            Gravity::North,
+            Gravity::NorthEast,
+            Gravity::East,
+            Gravity::SouthEast,
+            Gravity::South,
+            Gravity::SouthWest,
+            Gravity::West,
+            Gravity::NorthWest,
+            Gravity::Smart,
+        ] {
+            let mut v = crop;
+            v.geometry.gravity = gravity;
+            variants.push(v);
+            v.geometry.fit = Fit::Pad;
+            if gravity != Gravity::Smart {
+                variants.push(v);
+            }
+        }
+        for (x_milli, y_milli) in [(0, 0), (250, 750), (750, 250), (1000, 1000)] {
+            let mut v = crop;
+            v.geometry.focal = Some(Focal { x_milli, y_milli });
+            variants.push(v);
+        }
+        for field in 0..4 {
+            for value in [0, 999, 1001, 10000] {
+                let mut v = base;
+                let a = &mut v.adjust;
+                *[
+                    &mut a.contrast,
+                    &mut a.brightness,
+                    &mut a.saturation,
+                    &mut a.sharpness,
+                ][field] = Some(value);
+                variants.push(v);
+            }
+        }
+        let mut v = base;
+        v.adjust.grayscale = true;
+        variants.push(v);
         let texts: std::collections::HashSet<String> =
             variants.iter().map(Job::canonical).collect();
         assert_eq!(texts.len(), variants.len());
@@ -296,5 +464,131 @@ mod tests {
         a.encode.jpeg_quality = 0;
         b.encode.jpeg_quality = 1;
         assert_eq!(a.canonical(), b.canonical());
+        // Each pair below makes the same bytes, so it must share one entry.
+        let pairs: Vec<(Job, Job)> = vec![
+            (
+                job(Some(200), None, Fit::Fill),
+                job(Some(200), None, Fit::Fit),
+            ),
+            (
+                job(None, Some(200), Fit::Force),
+                job(None, Some(200), Fit::Fit),
+            ),
+            // Gravity and focal point only matter where they move pixels.
+            (
+                with(job(Some(9), Some(9), Fit::Fit), |j| {
+                    j.geometry.gravity = Gravity::North;
+                    j.geometry.focal = Some(Focal {
+                        x_milli: 1,
+                        y_milli: 2,
+                    });
+                }),
+                job(Some(9), Some(9), Fit::Fit),
+            ),
+            (
+                with(job(Some(9), Some(9), Fit::Crop), |j| {
+                    j.geometry.gravity = Gravity::North;
+                    j.geometry.focal = Some(Focal {
+                        x_milli: 1,
+                        y_milli: 2,
+                    });
+                }),
+                with(job(Some(9), Some(9), Fit::Crop), |j| {
+                    j.geometry.focal = Some(Focal {
+                        x_milli: 1,
+                        y_milli: 2,
+                    });
+                }),
+            ),
+            (
+                with(job(Some(9), Some(9), Fit::Crop), |j| {
+                    j.geometry.focal = Some(Focal {
+                        x_milli: 5000,
+                        y_milli: 2,
+                    });
+                }),
+                with(job(Some(9), Some(9), Fit::Crop), |j| {
+                    j.geometry.focal = Some(Focal {
+                        x_milli: 1000,
+                        y_milli: 2,
+                    });
+                }),
+            ),
+            (
+                with(job(Some(9), Some(9), Fit::Pad), |j| {
+                    j.geometry.gravity = Gravity::Smart;
+                }),
+                job(Some(9), Some(9), Fit::Pad),
+            ),
+            (
+                with(job(Some(9), Some(9), Fit::Fit), |j| {
+                    j.adjust.contrast = Some(1000);
+                    j.adjust.sharpness = Some(1000);
+                }),
+                job(Some(9), Some(9), Fit::Fit),
+            ),
+            (
+                with(job(Some(9), Some(9), Fit::Fit), |j| {
+                    j.adjust.brightness = Some(60000);
+                }),
+                with(job(Some(9), Some(9), Fit::Fit), |j| {
+                    j.adjust.brightness = Some(10000);
+                }),
+            ),
+        ];
+        for (a, b) in pairs {
+            assert_eq!(a.canonical(), b.canonical(), "{a:?} vs {b:?}");
+        }
+    }
+
+    fn with(mut j: Job, f: impl Fn(&mut Job)) -> Job {
+        f(&mut j);
+        j
+    }
+
+    #[test]
+    fn canonical_text_of_new_fields() {
+        let table: Vec<(Job, &str)> = vec![
+            (
+                with(job(Some(3), Some(4), Fit::Crop), |j| {
+                    j.geometry.gravity = Gravity::SouthWest
+                }),
+                "3x4:crop:original:jq82:wq80:i0:bgffffff:g=sw",
+            ),
+            (
+                with(job(Some(3), Some(4), Fit::Crop), |j| {
+                    j.geometry.focal = Some(Focal {
+                        x_milli: 250,
+                        y_milli: 1000,
+                    })
+                }),
+                "3x4:crop:original:jq82:wq80:i0:bgffffff:fp=250,1000",
+            ),
+            (
+                with(job(Some(3), None, Fit::Pad), |j| {
+                    j.geometry.gravity = Gravity::East
+                }),
+                "3x-:pad:original:jq82:wq80:i0:bgffffff:g=e",
+            ),
+            (
+                job(Some(3), Some(4), Fit::Force),
+                "3x4:force:original:jq82:wq80:i0:bgffffff",
+            ),
+            (
+                with(job(Some(3), Some(4), Fit::Fill), |j| {
+                    j.adjust = Adjustments {
+                        contrast: Some(1200),
+                        brightness: Some(0),
+                        saturation: Some(10000),
+                        sharpness: Some(500),
+                        grayscale: true,
+                    }
+                }),
+                "3x4:fill:original:jq82:wq80:i0:bgffffff:ct=1200:br=0:sa=10000:sh=500:gray",
+            ),
+        ];
+        for (j, want) in table {
+            assert_eq!(j.canonical(), want);
+        }
     }
 }

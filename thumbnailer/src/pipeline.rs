@@ -1,5 +1,6 @@
 //! The whole job in one readable function: every step, in order.
 
+use crate::adjust;
 use crate::colour;
 use crate::decode;
 use crate::encode;
@@ -8,6 +9,7 @@ use crate::geometry;
 use crate::limits;
 use crate::operation::Job;
 use crate::orient;
+use crate::place;
 use crate::resize;
 use crate::sniff::ImageFormat;
 
@@ -21,7 +23,8 @@ pub struct Thumbnail {
 }
 
 /// The whole pipeline: sniff -> limits from header -> decode -> orient ->
-/// resize -> encode. Runs on any thread, owns nothing global.
+/// (smart crop placement) -> resize -> adjust -> pad -> encode. Runs on any
+/// thread, owns nothing global.
 pub fn make_thumbnail(input: &[u8], job: &Job) -> Result<Thumbnail, Error> {
     limits::check_source_size(input.len(), &job.limits)?;
     let format =
@@ -31,11 +34,16 @@ pub fn make_thumbnail(input: &[u8], job: &Job) -> Result<Thumbnail, Error> {
 
     let (upright_w, upright_h) = header.orientation.upright_size(header.width, header.height);
     let plan = geometry::plan(upright_w, upright_h, &job.geometry);
+    place::check_canvas(&plan, &job.limits)?;
 
     let decoded = decode::decode(input, format, &header, plan.shrink_on_load(), &job.limits)?;
     let bitmap = colour::to_srgb(decoded)?;
     let bitmap = orient::apply(bitmap, header.orientation);
+    let plan = place::refine_smart(plan, &bitmap);
     let bitmap = resize::apply(bitmap, &plan)?;
+    // Adjust before padding so the padding stays exactly the background.
+    let bitmap = adjust::apply(bitmap, &job.adjust);
+    let bitmap = place::pad(bitmap, &plan, job.encode.background)?;
 
     let out_format = encode::choose_format(job.encode.format, format, bitmap.has_transparency());
     let (width, height) = (bitmap.width, bitmap.height);

@@ -4,7 +4,9 @@
 
 use std::path::PathBuf;
 
-use thumbnailer::{EncodeOptions, Fit, Geometry, ImageFormat, Job, Limits, OutputFormat};
+use thumbnailer::{
+    Adjustments, EncodeOptions, Fit, Geometry, ImageFormat, Job, Limits, OutputFormat,
+};
 
 /// The shared data directory (`../shared/` from the workspace root), or `None`
 /// with a printed reason when it is absent. Under CI its absence is a failure.
@@ -31,12 +33,18 @@ pub fn read_shared(rel: &str) -> Option<Vec<u8>> {
 
 pub fn job(width: Option<u32>, height: Option<u32>, fit: Fit, format: OutputFormat) -> Job {
     Job {
-        geometry: Geometry { width, height, fit },
+        geometry: Geometry {
+            width,
+            height,
+            fit,
+            ..Geometry::default()
+        },
         encode: EncodeOptions {
             format,
             ..EncodeOptions::default()
         },
         limits: Limits::default(),
+        adjust: Adjustments::default(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! out. No nginx types, no globals, no unsafe code of its own.
 #![forbid(unsafe_code)]
 
+pub mod adjust;
 mod bitmap;
 mod colour;
 mod decode;
@@ -10,15 +11,20 @@ pub mod error;
 mod geometry;
 pub mod key;
 mod limits;
+mod memory;
 pub mod operation;
 mod orient;
 mod pipeline;
+mod place;
+pub mod query;
 mod resize;
+pub mod signature;
 pub mod sniff;
 pub mod store;
 mod tiff_ifd;
 
 pub use error::{Error, ErrorClass};
+pub use memory::estimate_peak_memory;
 pub use operation::*;
 pub use pipeline::{make_thumbnail, Thumbnail};
 pub use sniff::ImageFormat;

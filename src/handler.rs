@@ -671,11 +671,12 @@ fn open_cache_file(
     // SAFETY: the request pool outlives the response that uses this name.
     let mut name = unsafe { ngx_str_t::from_bytes(r.pool, &bytes) }?;
     name.len -= 1;
-    // SAFETY: zeroed open-file info is valid input; with no cache given,
-    // nginx opens and fstats the file and registers a pool cleanup that
-    // closes it when the request ends.
+    // SAFETY: zeroed open-file info is valid input.
     let mut of: ngx_open_file_info_t = unsafe { core::mem::zeroed() };
     of.directio = NgxHttpCoreModule::location_conf(r).map_or(i64::MAX, |c| c.directio);
+    // SAFETY: with no cache given, nginx opens and fstats the NUL-terminated
+    // name and registers a pool cleanup that closes the file when the
+    // request ends.
     let rc = unsafe { ngx_open_cached_file(ptr::null_mut(), &mut name, &mut of, r.pool) };
     if rc != NGX_OK as ngx_int_t || of.is_file() == 0 || of.size as u64 != expected_size {
         return None;

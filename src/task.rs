@@ -218,6 +218,8 @@ extern "C" fn completion_event(event: *mut ngx_event_t) {
     // blocked for this task. Its log context is pointed at it, as nginx's own
     // thread completions do, so log lines name the right request.
     let r = unsafe { &mut *(*event).data.cast::<ngx_http_request_t>() };
+    // SAFETY: as above; `main`, `connection` and its log are the live
+    // request's, and the log's data is nginx's http log context.
     unsafe {
         let main = &mut *r.main;
         main.set_blocked(main.blocked() - 1);

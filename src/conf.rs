@@ -446,21 +446,32 @@ pub fn guarded(parse: impl FnOnce() -> *mut c_char) -> *mut c_char {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse)).unwrap_or(NGX_CONF_ERROR)
 }
 
-extern "C" fn cmd_image_filter_rs(
-    cf: *mut ngx_conf_t,
-    cmd: *mut ngx_command_t,
-    conf: *mut c_void,
-) -> *mut c_char {
-    // SAFETY: nginx calls set handlers with a valid `cf`, the command, and
-    // the LocationConf of the block being parsed.
-    let (mut d, lcf) = unsafe {
-        (
-            Directive::from_raw(cf, cmd),
-            &mut *conf.cast::<LocationConf>(),
-        )
+/// The `extern "C"` set handler nginx calls for a directive: turns its
+/// pointers into a `Directive` and the typed configuration the directive's
+/// `conf` offset selects, and runs the safe parser so no panic unwinds into
+/// nginx.
+macro_rules! directive_handler {
+    ($vis:vis $name:ident, $conf:ty, |$d:ident, $c:ident| $parse:expr) => {
+        $vis extern "C" fn $name(
+            cf: *mut ngx_conf_t,
+            cmd: *mut ngx_command_t,
+            conf: *mut c_void,
+        ) -> *mut c_char {
+            // SAFETY: nginx calls set handlers with a valid `cf`, the
+            // command, and the structure its `conf` offset selects, which
+            // the command table declares as `$conf` for this directive.
+            #[allow(unused_mut)]
+            let (mut $d, $c) =
+                unsafe { (Directive::from_raw(cf, cmd), &mut *conf.cast::<$conf>()) };
+            guarded($parse)
+        }
     };
-    guarded(|| set_filter(&mut d, lcf))
 }
+pub(crate) use directive_handler;
+
+directive_handler!(cmd_image_filter_rs, LocationConf, |d, lcf| || set_filter(
+    &mut d, lcf
+));
 
 fn set_filter(d: &mut Directive<'_>, lcf: &mut LocationConf) -> *mut c_char {
     if lcf.filter.is_some() {
@@ -543,15 +554,10 @@ fn compile_complex_value(
     }
 }
 
-extern "C" fn cmd_cache_path(
-    cf: *mut ngx_conf_t,
-    cmd: *mut ngx_command_t,
-    conf: *mut c_void,
-) -> *mut c_char {
-    // SAFETY: nginx calls set handlers with a valid `cf`, the command, and
-    // this module's MainConf.
-    let (mut d, mcf) = unsafe { (Directive::from_raw(cf, cmd), &mut *conf.cast::<MainConf>()) };
-    guarded(|| match CachePath::configure(&mut d, &mcf.caches) {
+directive_handler!(
+    cmd_cache_path,
+    MainConf,
+    |d, mcf| || match CachePath::configure(&mut d, &mcf.caches) {
         Ok(cache) => {
             mcf.caches.push(cache);
             let cache: &mut CachePath = mcf.caches.last_mut().expect("just pushed");
@@ -561,154 +567,82 @@ extern "C" fn cmd_cache_path(
             }
         }
         Err(rv) => rv,
-    })
-}
+    }
+);
 
-extern "C" fn cmd_cache(
-    cf: *mut ngx_conf_t,
-    cmd: *mut ngx_command_t,
-    conf: *mut c_void,
-) -> *mut c_char {
-    // SAFETY: as for cmd_image_filter_rs.
-    let (d, lcf) = unsafe {
-        (
-            Directive::from_raw(cf, cmd),
-            &mut *conf.cast::<LocationConf>(),
-        )
+directive_handler!(cmd_cache, LocationConf, |d, lcf| || {
+    if !matches!(lcf.cache, CacheSetting::Unset) {
+        return DUPLICATE;
+    }
+    let value = d.args[0];
+    lcf.cache = if value.as_bytes() == b"off" {
+        CacheSetting::Off
+    } else {
+        // Resolved in the merge: the zone may be declared further down
+        // the http block.
+        CacheSetting::Named(value)
     };
-    guarded(|| {
-        if !matches!(lcf.cache, CacheSetting::Unset) {
-            return DUPLICATE;
+    NGX_CONF_OK
+});
+
+directive_handler!(cmd_jpeg_quality, LocationConf, |d, lcf| || {
+    if lcf.jpeg_quality.is_some() {
+        return DUPLICATE;
+    }
+    let value = d.args[0];
+    match parse_decimal(value.as_bytes()) {
+        Some(q @ 1..=100) => {
+            lcf.jpeg_quality = Some(q as u8);
+            NGX_CONF_OK
         }
-        let value = d.args[0];
-        lcf.cache = if value.as_bytes() == b"off" {
-            CacheSetting::Off
-        } else {
-            // Resolved in the merge: the zone may be declared further down
-            // the http block.
-            CacheSetting::Named(value)
-        };
-        NGX_CONF_OK
-    })
-}
+        _ => d.invalid(&value),
+    }
+});
 
-extern "C" fn cmd_jpeg_quality(
-    cf: *mut ngx_conf_t,
-    cmd: *mut ngx_command_t,
-    conf: *mut c_void,
-) -> *mut c_char {
-    // SAFETY: as for cmd_image_filter_rs.
-    let (mut d, lcf) = unsafe {
-        (
-            Directive::from_raw(cf, cmd),
-            &mut *conf.cast::<LocationConf>(),
-        )
+directive_handler!(cmd_thread_pool, LocationConf, |d, lcf| || {
+    if !matches!(lcf.thread_pool, ThreadPoolSetting::Unset) {
+        return DUPLICATE;
+    }
+    let value = d.args[0];
+    lcf.thread_pool = if value.as_bytes() == b"off" {
+        ThreadPoolSetting::Off
+    } else {
+        ThreadPoolSetting::Named(value)
     };
-    guarded(|| {
-        if lcf.jpeg_quality.is_some() {
-            return DUPLICATE;
-        }
-        let value = d.args[0];
-        match parse_decimal(value.as_bytes()) {
-            Some(q @ 1..=100) => {
-                lcf.jpeg_quality = Some(q as u8);
-                NGX_CONF_OK
-            }
-            _ => d.invalid(&value),
-        }
-    })
-}
+    NGX_CONF_OK
+});
 
-extern "C" fn cmd_thread_pool(
-    cf: *mut ngx_conf_t,
-    cmd: *mut ngx_command_t,
-    conf: *mut c_void,
-) -> *mut c_char {
-    // SAFETY: as for cmd_image_filter_rs.
-    let (d, lcf) = unsafe {
-        (
-            Directive::from_raw(cf, cmd),
-            &mut *conf.cast::<LocationConf>(),
-        )
-    };
-    guarded(|| {
-        if !matches!(lcf.thread_pool, ThreadPoolSetting::Unset) {
-            return DUPLICATE;
-        }
-        let value = d.args[0];
-        lcf.thread_pool = if value.as_bytes() == b"off" {
-            ThreadPoolSetting::Off
-        } else {
-            ThreadPoolSetting::Named(value)
-        };
-        NGX_CONF_OK
-    })
-}
+directive_handler!(cmd_lock_timeout, LocationConf, |d, lcf| || set_msec(
+    &mut d,
+    &mut lcf.lock_timeout
+));
 
-extern "C" fn cmd_lock_timeout(
-    cf: *mut ngx_conf_t,
-    cmd: *mut ngx_command_t,
-    conf: *mut c_void,
-) -> *mut c_char {
-    // SAFETY: as for cmd_image_filter_rs.
-    let (mut d, lcf) = unsafe {
-        (
-            Directive::from_raw(cf, cmd),
-            &mut *conf.cast::<LocationConf>(),
-        )
-    };
-    guarded(|| set_msec(&mut d, &mut lcf.lock_timeout))
-}
-
-/// Makes every generation in the location pause first, so tests can catch
-/// one in flight (a worker crash, a client leaving, a full queue). Not for
-/// production; documented as such.
-extern "C" fn cmd_debug_delay(
-    cf: *mut ngx_conf_t,
-    cmd: *mut ngx_command_t,
-    conf: *mut c_void,
-) -> *mut c_char {
-    // SAFETY: as for cmd_image_filter_rs.
-    let (mut d, lcf) = unsafe {
-        (
-            Directive::from_raw(cf, cmd),
-            &mut *conf.cast::<LocationConf>(),
-        )
-    };
-    guarded(|| set_msec(&mut d, &mut lcf.debug_delay))
-}
+// Makes every generation in the location pause first, so tests can catch
+// one in flight (a worker crash, a client leaving, a full queue). Not for
+// production; documented as such.
+directive_handler!(cmd_debug_delay, LocationConf, |d, lcf| || set_msec(
+    &mut d,
+    &mut lcf.debug_delay
+));
 
 /// Declares a directive whose one argument `parse` turns into a location
 /// setting; anything `parse` refuses is an invalid value.
 macro_rules! value_directive {
     ($name:ident, $field:ident, $parse:expr) => {
-        extern "C" fn $name(
-            cf: *mut ngx_conf_t,
-            cmd: *mut ngx_command_t,
-            conf: *mut c_void,
-        ) -> *mut c_char {
-            // SAFETY: as for cmd_image_filter_rs.
-            let (mut d, lcf) = unsafe {
-                (
-                    Directive::from_raw(cf, cmd),
-                    &mut *conf.cast::<LocationConf>(),
-                )
-            };
-            guarded(|| {
-                if lcf.$field.is_some() {
-                    return DUPLICATE;
+        directive_handler!($name, LocationConf, |d, lcf| || {
+            if lcf.$field.is_some() {
+                return DUPLICATE;
+            }
+            let value = d.args[0];
+            let parse: fn(&[u8]) -> Option<_> = $parse;
+            match parse(value.as_bytes()) {
+                Some(parsed) => {
+                    lcf.$field = Some(parsed);
+                    NGX_CONF_OK
                 }
-                let value = d.args[0];
-                let parse: fn(&[u8]) -> Option<_> = $parse;
-                match parse(value.as_bytes()) {
-                    Some(parsed) => {
-                        lcf.$field = Some(parsed);
-                        NGX_CONF_OK
-                    }
-                    None => d.invalid(&value),
-                }
-            })
-        }
+                None => d.invalid(&value),
+            }
+        });
     };
 }
 
@@ -812,37 +746,24 @@ pub fn parse_count(v: &[u8]) -> Option<u64> {
     (n > 0).then_some(n)
 }
 
-extern "C" fn cmd_memory(
-    cf: *mut ngx_conf_t,
-    cmd: *mut ngx_command_t,
-    conf: *mut c_void,
-) -> *mut c_char {
-    // SAFETY: nginx passes a valid `cf`, the command and our MainConf.
-    let (mut d, mcf) = unsafe { (Directive::from_raw(cf, cmd), &mut *conf.cast::<MainConf>()) };
-    guarded(|| {
-        if mcf.memory_limit.is_some() {
-            return DUPLICATE;
+directive_handler!(cmd_memory, MainConf, |d, mcf| || {
+    if mcf.memory_limit.is_some() {
+        return DUPLICATE;
+    }
+    let value = d.args[0];
+    match value.to_str().ok().and_then(crate::cache::parse_offset) {
+        Some(limit) => {
+            mcf.memory_limit = Some(limit);
+            NGX_CONF_OK
         }
-        let value = d.args[0];
-        match value.to_str().ok().and_then(crate::cache::parse_offset) {
-            Some(limit) => {
-                mcf.memory_limit = Some(limit);
-                NGX_CONF_OK
-            }
-            None => d.invalid(&value),
-        }
-    })
-}
+        None => d.invalid(&value),
+    }
+});
 
-extern "C" fn cmd_memory_timeout(
-    cf: *mut ngx_conf_t,
-    cmd: *mut ngx_command_t,
-    conf: *mut c_void,
-) -> *mut c_char {
-    // SAFETY: nginx passes a valid `cf`, the command and our MainConf.
-    let (mut d, mcf) = unsafe { (Directive::from_raw(cf, cmd), &mut *conf.cast::<MainConf>()) };
-    guarded(|| set_msec(&mut d, &mut mcf.memory_timeout))
-}
+directive_handler!(cmd_memory_timeout, MainConf, |d, mcf| || set_msec(
+    &mut d,
+    &mut mcf.memory_timeout
+));
 
 /// A time argument in nginx's syntax (`5s`, `500ms`), as milliseconds.
 fn set_msec(d: &mut Directive<'_>, slot: &mut Option<ngx_msec_t>) -> *mut c_char {

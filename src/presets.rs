@@ -15,8 +15,8 @@ use thumbnailer::adjust::{parse_factor, Adjustments};
 use thumbnailer::{Fit, Geometry, Gravity};
 
 use crate::conf::{
-    geometry, guarded, parse_decimal, parse_fit, parse_format, Directive, FormatChoice,
-    LocationConf, MainConf, DUPLICATE,
+    directive_handler, geometry, guarded, parse_decimal, parse_fit, parse_format, Directive,
+    FormatChoice, LocationConf, MainConf, DUPLICATE,
 };
 
 /// One `image_filter_rs_preset`.
@@ -50,25 +50,17 @@ pub fn valid_name(name: &[u8]) -> bool {
         && name != b"query"
 }
 
-pub extern "C" fn cmd_preset(
-    cf: *mut ngx_conf_t,
-    cmd: *mut ngx_command_t,
-    conf: *mut c_void,
-) -> *mut c_char {
-    // SAFETY: nginx passes a valid `cf`, the command and our MainConf.
-    let (mut d, mcf) = unsafe { (Directive::from_raw(cf, cmd), &mut *conf.cast::<MainConf>()) };
-    guarded(|| match parse_preset(&mut d) {
-        Ok(preset) => {
-            if mcf.presets.iter().any(|p| p.name == preset.name) {
-                let name = preset.name.clone();
-                return d.error(format_args!("duplicate image_filter_rs preset \"{name}\""));
-            }
-            mcf.presets.push(Box::new(preset));
-            NGX_CONF_OK
+directive_handler!(pub cmd_preset, MainConf, |d, mcf| || match parse_preset(&mut d) {
+    Ok(preset) => {
+        if mcf.presets.iter().any(|p| p.name == preset.name) {
+            let name = preset.name.clone();
+            return d.error(format_args!("duplicate image_filter_rs preset \"{name}\""));
         }
-        Err(rv) => rv,
-    })
-}
+        mcf.presets.push(Box::new(preset));
+        NGX_CONF_OK
+    }
+    Err(rv) => rv,
+});
 
 fn parse_preset(d: &mut Directive<'_>) -> Result<Preset, *mut c_char> {
     let args = d.args;
@@ -156,72 +148,46 @@ fn parse_gravity(v: &str) -> Option<Gravity> {
     })
 }
 
-pub extern "C" fn cmd_sizes(
-    cf: *mut ngx_conf_t,
-    cmd: *mut ngx_command_t,
-    conf: *mut c_void,
-) -> *mut c_char {
-    // SAFETY: nginx passes a valid `cf`, the command and a LocationConf.
-    let (mut d, lcf) = unsafe {
-        (
-            Directive::from_raw(cf, cmd),
-            &mut *conf.cast::<LocationConf>(),
-        )
+directive_handler!(pub cmd_sizes, LocationConf, |d, lcf| || {
+    if lcf.sizes.is_some() {
+        return DUPLICATE;
+    }
+    let mut rule = SizeRule {
+        sizes: Vec::new(),
+        snap: false,
     };
-    guarded(|| {
-        if lcf.sizes.is_some() {
-            return DUPLICATE;
+    for arg in d.args {
+        if arg.as_bytes() == b"snap" {
+            rule.snap = true;
+            continue;
         }
-        let mut rule = SizeRule {
-            sizes: Vec::new(),
-            snap: false,
-        };
-        for arg in d.args {
-            if arg.as_bytes() == b"snap" {
-                rule.snap = true;
-                continue;
-            }
-            match arg.to_str().ok().and_then(|s| Geometry::parse_size(s).ok()) {
-                Some(size) => rule.sizes.push(size),
-                None => return d.invalid(arg),
-            }
+        match arg.to_str().ok().and_then(|s| Geometry::parse_size(s).ok()) {
+            Some(size) => rule.sizes.push(size),
+            None => return d.invalid(arg),
         }
-        if rule.sizes.is_empty() {
-            return d.invalid(&d.args[0]);
-        }
-        lcf.sizes = Some(Rc::new(rule));
-        NGX_CONF_OK
-    })
-}
+    }
+    if rule.sizes.is_empty() {
+        return d.invalid(&d.args[0]);
+    }
+    lcf.sizes = Some(Rc::new(rule));
+    NGX_CONF_OK
+});
 
-pub extern "C" fn cmd_secret(
-    cf: *mut ngx_conf_t,
-    cmd: *mut ngx_command_t,
-    conf: *mut c_void,
-) -> *mut c_char {
-    // SAFETY: nginx passes a valid `cf`, the command and a LocationConf.
-    let (mut d, lcf) = unsafe {
-        (
-            Directive::from_raw(cf, cmd),
-            &mut *conf.cast::<LocationConf>(),
-        )
-    };
-    guarded(|| {
-        if lcf.secrets.is_some() {
-            return DUPLICATE;
+directive_handler!(pub cmd_secret, LocationConf, |d, lcf| || {
+    if lcf.secrets.is_some() {
+        return DUPLICATE;
+    }
+    let mut keys = Vec::new();
+    for arg in d.args {
+        // Short keys make signatures guessable.
+        if arg.len < 16 {
+            let name = d.name;
+            return d.error(format_args!(
+                "\"{name}\" keys must be at least 16 characters long"
+            ));
         }
-        let mut keys = Vec::new();
-        for arg in d.args {
-            // Short keys make signatures guessable.
-            if arg.len < 16 {
-                let name = d.name;
-                return d.error(format_args!(
-                    "\"{name}\" keys must be at least 16 characters long"
-                ));
-            }
-            keys.push(arg.as_bytes().to_vec());
-        }
-        lcf.secrets = Some(Rc::new(keys));
-        NGX_CONF_OK
-    })
-}
+        keys.push(arg.as_bytes().to_vec());
+    }
+    lcf.secrets = Some(Rc::new(keys));
+    NGX_CONF_OK
+});

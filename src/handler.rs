@@ -64,7 +64,6 @@ pub struct RequestCtx {
     etag: String,
     /// The format came from `Accept`: responses say `Vary: Accept`.
     negotiated: bool,
-    origin: u64,
     cache: Option<&'static CachePath>,
     thread_pool: Option<NonNull<ngx_thread_pool_t>>,
     lock_timeout: ngx_msec_t,
@@ -238,7 +237,6 @@ fn handle(r: &mut ngx_http_request_t) -> Next {
         });
     let ctx = RequestCtx {
         cache_status: None,
-        origin: origin_of(&path_bytes),
         path: path_bytes,
         job,
         key,
@@ -345,7 +343,7 @@ fn advance(r: &mut ngx_http_request_t) -> Next {
         &ctx.key,
         current_pid(),
         wall_clock_ms(),
-        ctx.origin,
+        origin_of(&ctx.path),
         &mut victims,
     );
     cache.remove_files(&victims);
@@ -577,7 +575,7 @@ fn finish(r: &mut ngx_http_request_t, result: Result<Generated, TaskFailure>) ->
                     file_size: *file_size,
                     body_offset: file_size - thumbnail.bytes.len() as u64,
                     original: SharedValidators::from(ctx.validators),
-                    origin: ctx.origin,
+                    origin: origin_of(&ctx.path),
                     content_type: index::content_type_code(thumbnail.format.mime_type()),
                 };
                 locked.complete(&ctx.key, ready, wall_clock_ms() / 1000, &mut victims);
@@ -721,7 +719,7 @@ fn adopt_from_disk(r: &mut ngx_http_request_t, cache: &CachePath) -> Option<Next
         file_size: size,
         body_offset: offset,
         original: header.original.into(),
-        origin: ctx.origin,
+        origin: origin_of(&ctx.path),
         content_type: index::content_type_code(&header.content_type),
     };
     let mut victims = Vec::new();
@@ -841,7 +839,8 @@ fn open_failure(
     status as ngx_int_t
 }
 
-/// A short hash of the original's path, kept in its index entries.
+/// A short hash of the original's path, kept in its index entries. Only
+/// entries being made or adopted need it, so a hit never computes it.
 fn origin_of(path: &[u8]) -> u64 {
     let key = CacheKey::derive(path, "");
     u64::from_le_bytes(key.0[..8].try_into().expect("8 bytes"))

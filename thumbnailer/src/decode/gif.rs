@@ -5,7 +5,6 @@
 use std::io::Cursor;
 
 use image::codecs::gif::GifDecoder;
-use image::ImageDecoder;
 
 use crate::decode::{image_rs, Decoded, Header};
 use crate::error::Error;
@@ -88,11 +87,8 @@ pub(crate) fn read_header(data: &[u8]) -> Result<Header, Error> {
 }
 
 pub(crate) fn decode(data: &[u8], header: &Header, limits: &Limits) -> Result<Decoded, Error> {
-    let mut decoder = GifDecoder::new(Cursor::new(data)).map_err(image_rs::decode_error)?;
-    decoder
-        .set_limits(image_rs::limits_for(header, limits))
-        .map_err(image_rs::decode_error)?;
-    let mut decoded = image_rs::decode_first_frame(decoder)?;
+    let decoder = GifDecoder::new(Cursor::new(data)).map_err(image_rs::decode_error)?;
+    let mut decoded = image_rs::decode_first_frame(decoder, header, limits)?;
     decoded.from_palette = true;
     Ok(decoded)
 }

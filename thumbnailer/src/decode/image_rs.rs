@@ -39,8 +39,17 @@ pub(crate) fn decode_error(e: ImageError) -> Error {
     }
 }
 
-/// Decodes the first frame and converts it to 8-bit gray, RGB or RGBA.
-pub(crate) fn decode_first_frame(mut decoder: impl ImageDecoder) -> Result<Decoded, Error> {
+/// Decodes the first frame, under the memory limits the header allows, and
+/// converts it to 8-bit gray, RGB or RGBA. The limits are set here, not by
+/// each format, so no decoder can run without them.
+pub(crate) fn decode_first_frame(
+    mut decoder: impl ImageDecoder,
+    header: &Header,
+    limits: &Limits,
+) -> Result<Decoded, Error> {
+    decoder
+        .set_limits(limits_for(header, limits))
+        .map_err(decode_error)?;
     let icc = decoder.icc_profile().ok().flatten();
     let image = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
     let (width, height) = (image.width(), image.height());

@@ -69,7 +69,7 @@ pub(crate) fn decode(data: &[u8], header: &Header, limits: &Limits) -> Result<De
     let info = scan_chunks(data)?;
     let decoder = PngDecoder::with_limits(Cursor::new(data), image_rs::limits_for(header, limits))
         .map_err(image_rs::decode_error)?;
-    let mut decoded = image_rs::decode_first_frame(decoder)?;
+    let mut decoded = image_rs::decode_first_frame(decoder, header, limits)?;
     decoded.from_palette = info.colour_type == COLOUR_TYPE_PALETTE;
     Ok(decoded)
 }

@@ -37,9 +37,6 @@ pub(crate) fn read_header(data: &[u8]) -> Result<Header, Error> {
 }
 
 pub(crate) fn decode(data: &[u8], header: &Header, limits: &Limits) -> Result<Decoded, Error> {
-    let mut decoder = TiffDecoder::new(Cursor::new(data)).map_err(image_rs::decode_error)?;
-    decoder
-        .set_limits(image_rs::limits_for(header, limits))
-        .map_err(image_rs::decode_error)?;
-    image_rs::decode_first_frame(decoder)
+    let decoder = TiffDecoder::new(Cursor::new(data)).map_err(image_rs::decode_error)?;
+    image_rs::decode_first_frame(decoder, header, limits)
 }

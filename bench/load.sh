@@ -93,6 +93,14 @@ our_conf() {
     for w in "${widths[@]}"; do
         echo "        location /w/$w/ { alias $PHOTOS/; image_filter_rs ${w}x-; image_filter_rs_cache off; }"
     done
+    # The srcset widths as a page asks for them: one location, the widths
+    # as its allow-list (which is what lets one decode serve them all).
+    echo "        location /srcset/ {"
+    echo "            alias $PHOTOS/;"
+    echo "            image_filter_rs query;"
+    echo "            image_filter_rs_sizes $(printf '%sx- ' "${widths[@]}");"
+    echo "            image_filter_rs_cache off;"
+    echo "        }"
     echo "    }"
     echo "}"
 }
@@ -168,6 +176,7 @@ label() {
     case $1 in
     ours) echo "image_filter_rs (default: thread pool)" ;;
     nopool) echo "image_filter_rs, thread_pool off" ;;
+    noshare) echo "image_filter_rs, decode_cache off" ;;
     deb) echo "Debian image_filter (libgd)" ;;
     esac
 }
@@ -253,15 +262,20 @@ echo "ours / Debian image_filter, median of rounds: thumbnails/s $(median "${r_t
 echo "(CPU per thumbnail: all threads of the workers, so our thread pool's work is counted)"
 echo
 
+start_server noshare our_conf "image_filter_rs_decode_cache off;"
 echo "(c) srcset burst: ${#widths[@]} widths (${widths[*]}) of $burst_photo requested at once, cold," \
     "median of 3 bursts;"
+echo "    ours as /srcset/$burst_photo?w=W (one location, the widths its allow-list), Debian's as one location per width;"
 echo "    1-by-1: the same 6 requests one after another; non-200: refused answers over the 3 bursts"
 printf '%-40s | %10s %10s %8s %7s | %s\n' server "burst ms" "1-by-1 ms" "ratio" "non-200" "per-width ms in the median burst, (status) if not 200"
 printf '%s\n' "---------------------------------------------------------------------------------------------------------------"
-burst_paths=()
-for w in "${widths[@]}"; do burst_paths+=("/w/$w/$burst_photo"); done
-for c in "${configs[@]}" deb; do
+for c in "${configs[@]}" noshare deb; do
     port=$(port_of "$c")
+    burst_paths=()
+    for w in "${widths[@]}"; do
+        if [ "$c" = deb ]; then burst_paths+=("/w/$w/$burst_photo")
+        else burst_paths+=("/srcset/$burst_photo?w=$w"); fi
+    done
     totals=()
     outs=()
     refused=0
@@ -300,6 +314,7 @@ for c in "${configs[@]}"; do
         "(x$(ratio "${!p_loaded}" "${!p_idle}"))"
 done
 echo "  cold thumbnails/s, ours / Debian image_filter: $(median "${r_tp[@]}")"
-b_ours=BURST_ours b_deb=BURST_deb r_ours=BURST_REFUSED_ours r_deb=BURST_REFUSED_deb
+b_ours=BURST_ours b_deb=BURST_deb r_ours=BURST_REFUSED_ours r_deb=BURST_REFUSED_deb b_noshare=BURST_noshare
+echo "  srcset burst, decode cache on / off: $(ratio "${!b_ours}" "${!b_noshare}")"
 echo "  srcset burst of ${#widths[@]} widths, ours / Debian image_filter: $(ratio "${!b_ours}" "${!b_deb}")" \
     "(non-200 answers in 3 bursts: ours ${!r_ours}, Debian ${!r_deb})"

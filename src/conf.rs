@@ -42,9 +42,22 @@ pub struct MainConf {
     pub memory_limit: Option<u64>,
     pub memory_timeout: Option<ngx_msec_t>,
     pub budget: Option<Box<MemoryBudget>>,
+    /// `image_filter_rs_decode_cache`: bytes; 0 is `off`.
+    pub decode_cache: Option<u64>,
 }
 
+/// Decoded originals each worker keeps for sibling sizes.
+pub const DEFAULT_DECODE_CACHE: u64 = 32 * 1024 * 1024;
+
 impl MainConf {
+    /// Bytes of retained decodes per worker; None when sharing is off.
+    pub fn decode_cache(&self) -> Option<usize> {
+        match self.decode_cache.unwrap_or(DEFAULT_DECODE_CACHE) {
+            0 => None,
+            bytes => Some(usize::try_from(bytes).unwrap_or(usize::MAX)),
+        }
+    }
+
     pub fn memory_timeout(&self) -> u64 {
         self.memory_timeout
             .map_or(crate::memory::DEFAULT_TIMEOUT_MS, |t| t as u64)
@@ -221,7 +234,7 @@ impl LocationConf {
     }
 }
 
-pub static mut COMMANDS: [ngx_command_t; 21] = [
+pub static mut COMMANDS: [ngx_command_t; 22] = [
     ngx_command_t {
         name: ngx_string!("image_filter_rs"),
         type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE12)
@@ -342,6 +355,14 @@ pub static mut COMMANDS: [ngx_command_t; 21] = [
         name: ngx_string!("image_filter_rs_memory"),
         type_: (NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1) as ngx_uint_t,
         set: Some(cmd_memory),
+        conf: NGX_HTTP_MAIN_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("image_filter_rs_decode_cache"),
+        type_: (NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1) as ngx_uint_t,
+        set: Some(cmd_decode_cache),
         conf: NGX_HTTP_MAIN_CONF_OFFSET,
         offset: 0,
         post: ptr::null_mut(),
@@ -754,6 +775,26 @@ directive_handler!(cmd_memory, MainConf, |d, mcf| || {
     match value.to_str().ok().and_then(crate::cache::parse_offset) {
         Some(limit) => {
             mcf.memory_limit = Some(limit);
+            NGX_CONF_OK
+        }
+        None => d.invalid(&value),
+    }
+});
+
+directive_handler!(cmd_decode_cache, MainConf, |d, mcf| || {
+    if mcf.decode_cache.is_some() {
+        return DUPLICATE;
+    }
+    let value = d.args[0];
+    let bytes = match value.as_bytes() {
+        b"off" => Some(0),
+        text => core::str::from_utf8(text)
+            .ok()
+            .and_then(crate::cache::parse_offset),
+    };
+    match bytes {
+        Some(bytes) => {
+            mcf.decode_cache = Some(bytes);
             NGX_CONF_OK
         }
         None => d.invalid(&value),

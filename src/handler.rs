@@ -22,6 +22,7 @@ use ngx::ffi::{
     NGX_HTTP_NOT_ALLOWED, NGX_LOG_ALERT, NGX_LOG_ERR, NGX_LOG_INFO, NGX_OK,
 };
 use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
+use thumbnailer::decode_cache::{DecodeReuse, OriginalId};
 use thumbnailer::key::CacheKey;
 use thumbnailer::store::Validators;
 use thumbnailer::{ErrorClass, Job};
@@ -33,7 +34,7 @@ use crate::memory::BudgetHandle;
 use crate::request;
 use crate::response::{self, Body, Meta};
 use crate::status::CacheStatus;
-use crate::task::{self, GenerateTask, Generated, StoreTarget, TaskFailure};
+use crate::task::{self, GenerateTask, Generated, SharedDecode, StoreTarget, TaskFailure};
 use crate::ImageFilterRsModule;
 
 const SERVER_ERROR: ngx_int_t = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
@@ -418,6 +419,15 @@ fn start_generation(r: &mut ngx_http_request_t, store: bool) -> Next {
         }),
         _ => None,
     };
+    // Only pool threads may wait for another thread's decode, never the
+    // event loop.
+    let shared_decode = match ctx.thread_pool {
+        Some(_) => shared_decode(r, ctx_original_id(ctx)),
+        None => None,
+    };
+    let Some(ctx) = request_ctx(r) else {
+        return Next::Done(SERVER_ERROR);
+    };
     let mut generation = GenerateTask {
         original: PathBuf::from(OsStr::from_bytes(&ctx.path)),
         input: ctx.retry_input.take(),
@@ -425,6 +435,7 @@ fn start_generation(r: &mut ngx_http_request_t, store: bool) -> Next {
         store: target,
         budget: ctx.budget.map(|b| (b, current_pid())),
         debug_delay: std::time::Duration::from_millis(ctx.debug_delay as u64),
+        shared_decode,
     };
     match ctx.thread_pool {
         Some(pool) => match task::post(r, pool, generation) {
@@ -532,6 +543,32 @@ extern "C" fn guard_timer_handler(event: *mut ngx_event_t) {
     unsafe { ngx_add_timer(event, GUARD_TIMER_MS) };
 }
 
+fn ctx_original_id(ctx: &RequestCtx) -> OriginalId {
+    let v = ctx.validators;
+    OriginalId {
+        path: ctx.path.clone(),
+        dev: v.dev,
+        ino: v.ino,
+        mtime_sec: v.mtime_sec,
+        mtime_nsec: v.mtime_nsec,
+        size: v.size,
+    }
+}
+
+/// The worker's decode cache for this generation, unless turned off; the
+/// location's allowed sizes are the siblings one decode should serve.
+fn shared_decode(r: &ngx_http_request_t, original: OriginalId) -> Option<SharedDecode> {
+    let capacity = ImageFilterRsModule::main_conf(r)?.decode_cache()?;
+    let siblings = ImageFilterRsModule::location_conf(r)
+        .and_then(|lcf| lcf.sizes())
+        .map_or_else(Vec::new, |rule| rule.sizes.clone());
+    Some(SharedDecode {
+        cache: task::worker_decode_cache(capacity),
+        original,
+        siblings,
+    })
+}
+
 /// Records the generation's outcome in the index and answers.
 fn finish(r: &mut ngx_http_request_t, result: Result<Generated, TaskFailure>) -> Next {
     let log = connection_log(r);
@@ -557,12 +594,17 @@ fn finish(r: &mut ngx_http_request_t, result: Result<Generated, TaskFailure>) ->
         NGX_LOG_INFO,
         0,
         &format!(
-            "image_filter_rs: made {}x{} {} of \"{path}\", {} bytes, in {} ms",
+            "image_filter_rs: made {}x{} {} of \"{path}\", {} bytes, in {} ms{}",
             thumbnail.width,
             thumbnail.height,
             thumbnail.format.mime_type(),
             thumbnail.bytes.len(),
-            generated.elapsed.as_millis()
+            generated.elapsed.as_millis(),
+            match generated.reuse {
+                DecodeReuse::Decoded => "",
+                DecodeReuse::Joined => ", from a concurrent decode",
+                DecodeReuse::Retained => ", from a retained decode",
+            }
         ),
     );
     if let (Some(cache), Some(index)) = (ctx.cache, ctx.cache.and_then(CachePath::index)) {

@@ -18,6 +18,9 @@ use ngx::ffi::{
     ngx_thread_task_alloc, ngx_thread_task_post, ngx_thread_task_t, NGX_OK,
 };
 
+use std::sync::OnceLock;
+
+use thumbnailer::decode_cache::{DecodeCache, DecodeReuse, OriginalId};
 use thumbnailer::key::CacheKey;
 use thumbnailer::store::{self, CacheHeader, Validators};
 use thumbnailer::{estimate_peak_memory, make_thumbnail, Job, Thumbnail};
@@ -46,10 +49,29 @@ pub struct GenerateTask {
     pub budget: Option<(BudgetHandle, i32)>,
     /// `image_filter_rs_debug_delay`: a pause before the work, for tests.
     pub debug_delay: Duration,
+    /// Share the decode with other sizes of the same original: this
+    /// worker's decode cache, this original's identity, and the location's
+    /// allowed sizes the decode should also serve.
+    pub shared_decode: Option<SharedDecode>,
+}
+
+pub struct SharedDecode {
+    pub cache: &'static DecodeCache,
+    pub original: OriginalId,
+    pub siblings: Vec<(Option<u32>, Option<u32>)>,
+}
+
+/// This worker process's decode cache, made on first use (after the fork,
+/// so each worker has its own) with the http block's capacity.
+pub fn worker_decode_cache(capacity: usize) -> &'static DecodeCache {
+    static CACHE: OnceLock<DecodeCache> = OnceLock::new();
+    CACHE.get_or_init(|| DecodeCache::new(capacity))
 }
 
 pub struct Generated {
     pub thumbnail: Thumbnail,
+    /// Whether the decode was this task's own or shared.
+    pub reuse: DecodeReuse,
     /// Reading, decoding, resizing, encoding and storing together.
     pub elapsed: Duration,
     /// None when no cache is configured; an error when storing failed, in
@@ -92,7 +114,8 @@ impl GenerateTask {
         // Held until the thumbnail is encoded and stored, then released.
         let _reservation = match self.budget {
             Some((budget, pid)) => {
-                let needed = estimate_peak_memory(&input, &self.job)?;
+                let siblings = self.shared_decode.as_ref().map_or(&[][..], |s| &s.siblings);
+                let needed = estimate_peak_memory(&input, &self.job, siblings)?;
                 match budget.admit(needed, pid) {
                     Admission::Granted(reservation) => Some(reservation),
                     Admission::Wait => return Err(TaskFailure::NoMemory { input, needed }),
@@ -109,7 +132,15 @@ impl GenerateTask {
             }
             None => None,
         };
-        let thumbnail = make_thumbnail(&input, &self.job)?;
+        let (thumbnail, reuse) = match &self.shared_decode {
+            Some(shared) => shared.cache.make_thumbnail(
+                &shared.original,
+                &input,
+                &self.job,
+                &shared.siblings,
+            )?,
+            None => (make_thumbnail(&input, &self.job)?, DecodeReuse::Decoded),
+        };
         let stored = self.store.as_ref().map(|target| {
             let header = CacheHeader {
                 key: target.key,
@@ -130,6 +161,7 @@ impl GenerateTask {
         });
         Ok(Generated {
             thumbnail,
+            reuse,
             elapsed: started.elapsed(),
             stored,
         })

@@ -6,6 +6,7 @@ pub mod adjust;
 mod bitmap;
 mod colour;
 mod decode;
+pub mod decode_cache;
 mod encode;
 pub mod error;
 mod geometry;

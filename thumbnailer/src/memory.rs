@@ -8,11 +8,10 @@
 //! progressive JPEG's whole-image coefficient buffers, which libjpeg keeps at
 //! full size whatever the output scale. It errs high.
 
-use crate::decode;
+use crate::decode_cache::{decode_shrink, SiblingSizes};
 use crate::error::Error;
-use crate::geometry;
-use crate::limits;
 use crate::operation::Job;
+use crate::pipeline::Source;
 use crate::sniff::ImageFormat;
 
 /// Bytes per decoded pixel (RGBA8).
@@ -22,19 +21,19 @@ const BYTES_PER_PIXEL: u64 = 4;
 /// output.
 const BASE: u64 = 2 * 1024 * 1024;
 
-/// Peak bytes `make_thumbnail(input, job)` may hold; the same errors it would
-/// give for the header (unsupported, over a limit).
-pub fn estimate_peak_memory(input: &[u8], job: &Job) -> Result<u64, Error> {
-    limits::check_source_size(input.len(), &job.limits)?;
-    let format =
-        ImageFormat::sniff(input).ok_or_else(|| Error::unsupported("unsupported image format"))?;
-    let header = decode::read_header(input, format)?;
-    limits::check_pixels(header.width, header.height, header.frames, &job.limits)?;
-    let (upright_w, upright_h) = header.orientation.upright_size(header.width, header.height);
-    let plan = geometry::plan(upright_w, upright_h, &job.geometry);
-    crate::place::check_canvas(&plan, &job.limits)?;
+/// Peak bytes `make_thumbnail(input, job)` may hold, or the decode cache's
+/// `make_thumbnail` when it decodes for `siblings` too; the same errors it
+/// would give for the header (unsupported, over a limit).
+pub fn estimate_peak_memory(
+    input: &[u8],
+    job: &Job,
+    siblings: SiblingSizes<'_>,
+) -> Result<u64, Error> {
+    let source = Source::inspect(input, &job.limits)?;
+    let plan = source.plan(&job.geometry, &job.limits)?;
+    let (format, header) = (source.format, source.header);
     let shrink = if format == ImageFormat::Jpeg {
-        u64::from(plan.shrink_on_load())
+        u64::from(decode_shrink(&source, job, siblings).min(plan.shrink_on_load()))
     } else {
         1
     };
@@ -118,8 +117,8 @@ mod tests {
 
     #[test]
     fn grows_with_the_source_and_covers_the_decoded_bitmap() {
-        let small = estimate_peak_memory(&png(100, 100), &job(50, 50)).unwrap();
-        let large = estimate_peak_memory(&png(1000, 1000), &job(50, 50)).unwrap();
+        let small = estimate_peak_memory(&png(100, 100), &job(50, 50), &[]).unwrap();
+        let large = estimate_peak_memory(&png(1000, 1000), &job(50, 50), &[]).unwrap();
         assert!(large > small);
         // At least the full-size RGBA bitmap a PNG decodes to.
         assert!(large >= 1000 * 1000 * 4, "{large}");
@@ -137,10 +136,10 @@ mod tests {
 
     #[test]
     fn refuses_what_the_pipeline_refuses() {
-        assert!(estimate_peak_memory(b"not an image", &job(10, 10)).is_err());
+        assert!(estimate_peak_memory(b"not an image", &job(10, 10), &[]).is_err());
         let mut tight = job(10, 10);
         tight.limits.max_pixels = 100;
-        let err = estimate_peak_memory(&png(20, 20), &tight).unwrap_err();
+        let err = estimate_peak_memory(&png(20, 20), &tight, &[]).unwrap_err();
         assert_eq!(err.class(), crate::ErrorClass::TooLarge);
     }
 }

@@ -1,13 +1,17 @@
-//! The whole job in one readable function: every step, in order.
+//! The whole job in one readable function: every step, in order. The steps
+//! up to an upright sRGB bitmap (`decode_upright`) are split from the steps
+//! after it (`finish`) so that several sizes can be made from one decode
+//! (see `decode_cache`).
 
 use crate::adjust;
+use crate::bitmap::Bitmap;
 use crate::colour;
-use crate::decode;
+use crate::decode::{self, Header};
 use crate::encode;
 use crate::error::Error;
-use crate::geometry;
+use crate::geometry::{self, Plan};
 use crate::limits;
-use crate::operation::Job;
+use crate::operation::{Geometry, Job, Limits};
 use crate::orient;
 use crate::place;
 use crate::resize;
@@ -22,30 +26,103 @@ pub struct Thumbnail {
     pub height: u32,
 }
 
-/// The whole pipeline: sniff -> limits from header -> decode -> orient ->
-/// (smart crop placement) -> resize -> adjust -> pad -> encode. Runs on any
-/// thread, owns nothing global.
+/// The whole pipeline: sniff -> limits from header -> decode -> colour ->
+/// orient -> (smart crop placement) -> resize -> adjust -> pad -> encode.
+/// Runs on any thread, owns nothing global.
 pub fn make_thumbnail(input: &[u8], job: &Job) -> Result<Thumbnail, Error> {
-    limits::check_source_size(input.len(), &job.limits)?;
-    let format =
-        ImageFormat::sniff(input).ok_or_else(|| Error::unsupported("unsupported image format"))?;
-    let header = decode::read_header(input, format)?;
-    limits::check_pixels(header.width, header.height, header.frames, &job.limits)?;
+    let source = Source::inspect(input, &job.limits)?;
+    let plan = source.plan(&job.geometry, &job.limits)?;
+    let upright = decode_upright(input, &source, plan.shrink_on_load(), &job.limits)?;
+    finish(&upright, plan, job)
+}
 
-    let (upright_w, upright_h) = header.orientation.upright_size(header.width, header.height);
-    let plan = geometry::plan(upright_w, upright_h, &job.geometry);
-    place::check_canvas(&plan, &job.limits)?;
+/// What the header says about an original, after the limits that need no
+/// pixels were checked.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Source {
+    pub format: ImageFormat,
+    pub header: Header,
+}
 
-    let decoded = decode::decode(input, format, &header, plan.shrink_on_load(), &job.limits)?;
+impl Source {
+    /// Sniff, the byte limit, the header, the pixel limit.
+    pub fn inspect(input: &[u8], limits: &Limits) -> Result<Source, Error> {
+        limits::check_source_size(input.len(), limits)?;
+        let format = ImageFormat::sniff(input)
+            .ok_or_else(|| Error::unsupported("unsupported image format"))?;
+        let header = decode::read_header(input, format)?;
+        limits::check_pixels(header.width, header.height, header.frames, limits)?;
+        Ok(Source { format, header })
+    }
+
+    /// The geometry plan for the upright image, its canvas checked.
+    pub fn plan(&self, geometry: &Geometry, limits: &Limits) -> Result<Plan, Error> {
+        let (upright_w, upright_h) = self
+            .header
+            .orientation
+            .upright_size(self.header.width, self.header.height);
+        let plan = geometry::plan(upright_w, upright_h, geometry);
+        place::check_canvas(&plan, limits)?;
+        Ok(plan)
+    }
+}
+
+/// A decoded original, upright and in sRGB, at some shrink-on-load scale:
+/// what every size of that original starts from.
+#[derive(Debug)]
+pub(crate) struct Upright {
+    pub bitmap: Bitmap,
+    pub source_format: ImageFormat,
+    /// The JPEG DCT reduction it was decoded at (1 for other formats, which
+    /// always decode whole): usable for any plan allowing this much or more.
+    pub shrink: u32,
+    pub from_palette: bool,
+}
+
+impl Upright {
+    pub fn bytes(&self) -> usize {
+        self.bitmap.data.len()
+    }
+}
+
+/// Decode -> colour -> orient. `shrink` is the reduction the decoder may
+/// apply; only JPEG uses it.
+pub(crate) fn decode_upright(
+    input: &[u8],
+    source: &Source,
+    shrink: u32,
+    limits: &Limits,
+) -> Result<Upright, Error> {
+    let decoded = decode::decode(input, source.format, &source.header, shrink, limits)?;
+    let from_palette = decoded.from_palette;
     let bitmap = colour::to_srgb(decoded)?;
-    let bitmap = orient::apply(bitmap, header.orientation);
-    let plan = place::refine_smart(plan, &bitmap);
-    let bitmap = resize::apply(bitmap, &plan)?;
+    let bitmap = orient::apply(bitmap, source.header.orientation);
+    Ok(Upright {
+        bitmap,
+        source_format: source.format,
+        shrink: if source.format == ImageFormat::Jpeg {
+            shrink
+        } else {
+            1
+        },
+        from_palette,
+    })
+}
+
+/// (Smart crop placement) -> resize -> adjust -> pad -> encode, reading the
+/// upright bitmap without consuming it.
+pub(crate) fn finish(upright: &Upright, plan: Plan, job: &Job) -> Result<Thumbnail, Error> {
+    let plan = place::refine_smart(plan, &upright.bitmap);
+    let bitmap = resize::apply(&upright.bitmap, &plan)?;
     // Adjust before padding so the padding stays exactly the background.
     let bitmap = adjust::apply(bitmap, &job.adjust);
     let bitmap = place::pad(bitmap, &plan, job.encode.background)?;
 
-    let out_format = encode::choose_format(job.encode.format, format, bitmap.has_transparency());
+    let out_format = encode::choose_format(
+        job.encode.format,
+        upright.source_format,
+        bitmap.has_transparency(),
+    );
     let (width, height) = (bitmap.width, bitmap.height);
     let bytes = encode::encode(bitmap, out_format, &job.encode)?;
     Ok(Thumbnail {

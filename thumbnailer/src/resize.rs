@@ -19,7 +19,7 @@ fn pixel_type(layout: Layout) -> PixelType {
 
 /// Applies `plan`, which was made for the upright source at full size, to
 /// `bitmap`, which may have been decoded at a reduced scale.
-pub(crate) fn apply(bitmap: Bitmap, plan: &Plan) -> Result<Bitmap, Error> {
+pub(crate) fn apply(bitmap: &Bitmap, plan: &Plan) -> Result<Bitmap, Error> {
     // Map the region from full-size source coordinates into the decoded ones.
     let sx = f64::from(bitmap.width) / f64::from(plan.source_width);
     let sy = f64::from(bitmap.height) / f64::from(plan.source_height);
@@ -29,11 +29,8 @@ pub(crate) fn apply(bitmap: Bitmap, plan: &Plan) -> Result<Bitmap, Error> {
     let height = f64::from(plan.region.height) * sy;
     let (ow, oh) = (plan.out_width, plan.out_height);
 
-    if bitmap.width == ow && bitmap.height == oh && left == 0.0 && top == 0.0 {
-        return Ok(bitmap);
-    }
     if width == f64::from(ow) && height == f64::from(oh) {
-        return Ok(cut(&bitmap, left as u32, top as u32, ow, oh));
+        return Ok(cut(bitmap, left as u32, top as u32, ow, oh));
     }
 
     let pt = pixel_type(bitmap.layout);
@@ -85,7 +82,7 @@ mod tests {
     #[test]
     fn uniform_colour_survives_scaling() {
         let b = Bitmap::new(400, 300, Layout::Rgb, [10u8, 120, 240].repeat(400 * 300)).unwrap();
-        let out = apply(b, &plan(400, 300, &geometry(100, 100, Fit::Fit))).unwrap();
+        let out = apply(&b, &plan(400, 300, &geometry(100, 100, Fit::Fit))).unwrap();
         assert_eq!((out.width, out.height), (100, 75));
         assert!(out.data.chunks_exact(3).all(|p| p == [10, 120, 240]));
     }
@@ -95,7 +92,7 @@ mod tests {
         // Columns numbered 0..10, cut the middle 4 of a 10x2 image.
         let data: Vec<u8> = (0..2).flat_map(|_| 0..10u8).collect();
         let b = Bitmap::new(10, 2, Layout::Gray, data).unwrap();
-        let out = apply(b, &plan(10, 2, &geometry(4, 4, Fit::Crop))).unwrap();
+        let out = apply(&b, &plan(10, 2, &geometry(4, 4, Fit::Crop))).unwrap();
         assert_eq!((out.width, out.height), (4, 2));
         assert_eq!(out.data, vec![3, 4, 5, 6, 3, 4, 5, 6]);
     }
@@ -105,7 +102,7 @@ mod tests {
         // Plan for 800x600 but the decoder delivered 1/4 scale.
         let p = plan(800, 600, &geometry(100, 100, Fit::Crop));
         let b = Bitmap::new(200, 150, Layout::Gray, vec![77; 200 * 150]).unwrap();
-        let out = apply(b, &p).unwrap();
+        let out = apply(&b, &p).unwrap();
         assert_eq!((out.width, out.height), (100, 100));
         assert!(out.data.iter().all(|&v| v == 77));
     }
@@ -124,7 +121,7 @@ mod tests {
             }
         }
         let b = Bitmap::new(64, 64, Layout::Rgba, data).unwrap();
-        let out = apply(b, &plan(64, 64, &geometry(16, 16, Fit::Fit))).unwrap();
+        let out = apply(&b, &plan(64, 64, &geometry(16, 16, Fit::Fit))).unwrap();
         for p in out.data.chunks_exact(4) {
             if p[3] > 0 {
                 assert!(

@@ -229,8 +229,43 @@ pub fn post(
     Ok(())
 }
 
+/// How much lower than the worker's the scheduling priority of a pool
+/// thread making thumbnails is. On a machine whose cores are all busy
+/// making thumbnails, the event loop (nice 0) then wins the CPU whenever it
+/// has something to do, so static files and cache hits keep their latency;
+/// the thumbnails take what is left.
+const POOL_THREAD_NICENESS: i32 = 10;
+
+/// Lowers this pool thread's priority, once per thread. An unprivileged
+/// worker cannot raise it back, so the thread stays at the lower priority
+/// for other tasks of the pool too (nginx's own `aio threads` reads, which
+/// wait on the disk rather than on the CPU).
+fn lower_thread_priority() {
+    thread_local! {
+        static LOWERED: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+    }
+    if LOWERED.replace(true) {
+        return;
+    }
+    // SAFETY: plain system calls on this thread's own id; a failure leaves
+    // the priority as it was, which is only less good.
+    unsafe {
+        let tid = libc::gettid() as libc::id_t;
+        *libc::__errno_location() = 0;
+        let current = libc::getpriority(libc::PRIO_PROCESS, tid);
+        if current != -1 || *libc::__errno_location() == 0 {
+            libc::setpriority(
+                libc::PRIO_PROCESS,
+                tid,
+                (current + POOL_THREAD_NICENESS).min(19),
+            );
+        }
+    }
+}
+
 /// Runs in a pool thread: only the task's own data is touched.
 unsafe extern "C" fn run_in_thread(data: *mut c_void, _log: *mut ngx_log_t) {
+    lower_thread_priority();
     // SAFETY: `data` is the task context holding the slot pointer written in
     // `post`; nothing else touches the slot until the completion event.
     let slot = unsafe { &mut **data.cast::<*mut TaskSlot>() };

@@ -346,6 +346,29 @@ fn with_the_default_pool_the_event_loop_stays_free() {
 }
 
 #[test]
+fn pool_threads_make_thumbnails_at_a_lower_priority_than_the_event_loop() {
+    let nginx = Nginx::builder()
+        .server(&thumb_location("/t/", "", "120x120", None, ""))
+        .sample_media(&["wine.jpg"])
+        .worker_processes(1)
+        .start();
+    nginx.get("/t/wine.jpg").assert_status(200);
+    let worker = nginx.worker_pids()[0];
+    let threads = procfs::thread_niceness(worker);
+    let main_nice = threads.iter().find(|&&(tid, _)| tid == worker).map(|t| t.1);
+    assert_eq!(
+        main_nice,
+        Some(0),
+        "the event loop keeps its priority: {threads:?}"
+    );
+    assert!(
+        threads.iter().any(|&(_, nice)| nice == 10),
+        "the thread that made the thumbnail runs at nice 10: {threads:?}"
+    );
+    nginx.stop_and_check();
+}
+
+#[test]
 fn graceful_stop_waits_for_a_thumbnail_in_flight() {
     // The generation sleeps 2 s in the pool when SIGQUIT arrives: the
     // worker must stay until it is done and the answer is sent.

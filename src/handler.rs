@@ -697,7 +697,7 @@ struct OpenFile {
     directio: bool,
 }
 
-/// Opens the key's cache file with nginx (the request pool closes it) and
+/// Opens the key's cache file with nginx (through `open_file_cache` when set) and
 /// checks its size against the index.
 fn open_cache_file(
     r: &mut ngx_http_request_t,
@@ -711,16 +711,32 @@ fn open_cache_file(
     // SAFETY: the request pool outlives the response that uses this name.
     let mut name = unsafe { ngx_str_t::from_bytes(r.pool, &bytes) }?;
     name.len -= 1;
-    // SAFETY: zeroed open-file info is valid input.
-    let mut of: ngx_open_file_info_t = unsafe { core::mem::zeroed() };
-    of.directio = NgxHttpCoreModule::location_conf(r).map_or(i64::MAX, |c| c.directio);
-    // SAFETY: with no cache given, nginx opens and fstats the NUL-terminated
-    // name and registers a pool cleanup that closes the file when the
-    // request ends.
-    let rc = unsafe { ngx_open_cached_file(ptr::null_mut(), &mut name, &mut of, r.pool) };
-    if rc != NGX_OK as ngx_int_t || of.is_file() == 0 || of.size as u64 != expected_size {
-        return None;
+    let clcf = NgxHttpCoreModule::location_conf(r)?;
+    // Through the location's `open_file_cache` when there is one, so a hit
+    // keeps its descriptor as a static file does. A cached descriptor may be
+    // of a file replaced since (a new version of the original makes the
+    // same key): when its size is not the index's, open afresh.
+    let caches = [clcf.open_file_cache, ptr::null_mut()];
+    let attempts = if caches[0].is_null() { 1 } else { 2 };
+    let mut opened = None;
+    for &cache in &caches[..attempts] {
+        // SAFETY: zeroed open-file info is valid input.
+        let mut of: ngx_open_file_info_t = unsafe { core::mem::zeroed() };
+        of.directio = clcf.directio;
+        of.read_ahead = clcf.read_ahead;
+        of.valid = clcf.open_file_cache_valid;
+        of.min_uses = clcf.open_file_cache_min_uses;
+        of.set_events(clcf.open_file_cache_events as u32);
+        // SAFETY: nginx opens and fstats the NUL-terminated name; the file
+        // is closed by the open-file cache or, without one, by a cleanup of
+        // the request pool.
+        let rc = unsafe { ngx_open_cached_file(cache, &mut name, &mut of, r.pool) };
+        if rc == NGX_OK as ngx_int_t && of.is_file() != 0 && of.size as u64 == expected_size {
+            opened = Some(of);
+            break;
+        }
     }
+    let of = opened?;
     Some(OpenFile {
         fd: of.fd,
         name,

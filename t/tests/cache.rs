@@ -242,6 +242,51 @@ fn a_changed_original_is_not_served_stale() {
 }
 
 #[test]
+fn with_open_file_cache_hits_follow_a_changed_original() {
+    // nginx's open_file_cache keeps the cache file's descriptor and the
+    // original's stat for open_file_cache_valid; a new original is then
+    // seen within that time, and never as a mix of old and new.
+    let nginx = presets::standard()
+        .http("open_file_cache max=100 inactive=60s; open_file_cache_valid 1s;")
+        .start();
+    let before = nginx.get("/thumb/sunset.jpg");
+    assert_eq!(before.cache_status(), Some("MISS"));
+    let hit = nginx.get("/thumb/sunset.jpg");
+    assert_eq!(hit.cache_status(), Some("HIT"));
+    assert!(hit.body == before.body);
+
+    let target = nginx.media_dir().join("sunset.jpg");
+    let tmp = nginx.media_dir().join(".sunset.jpg.new");
+    std::fs::copy(nginx.media_dir().join("wine.jpg"), &tmp).unwrap();
+    let old_mtime = std::fs::metadata(&target).unwrap().modified().unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&tmp)
+        .unwrap()
+        .set_modified(old_mtime + Duration::from_secs(3600))
+        .unwrap();
+    std::fs::rename(&tmp, &target).unwrap();
+
+    let portrait_body = wait_until(
+        "the thumbnail of the new original",
+        Duration::from_secs(10),
+        || {
+            let r = nginx.get("/thumb/sunset.jpg");
+            r.assert_status(200);
+            let d = image_filter_rs_tests::images::decode(&r.body);
+            (d.height > d.width).then_some(r.body)
+        },
+    );
+    // Once seen, only the new thumbnail is served, from the cache.
+    for _ in 0..20 {
+        let r = nginx.get("/thumb/sunset.jpg");
+        assert!(r.body == portrait_body, "{}", r.describe());
+    }
+    assert_eq!(nginx.get("/thumb/sunset.jpg").cache_status(), Some("HIT"));
+    nginx.stop_and_check();
+}
+
+#[test]
 fn jpeg_quality_is_part_of_the_cache_key() {
     let nginx = Nginx::builder()
         .sample_media(&["seeding.jpg"])

@@ -37,8 +37,20 @@ impl CacheKey {
         CacheKey(key)
     }
 
+    /// The 32 hex digits. By table, not `fmt`: it runs twice on every
+    /// cache hit (the ETag and the file path).
     pub fn to_hex(&self) -> String {
-        self.to_string()
+        String::from_utf8(self.hex_digits().to_vec()).expect("hex digits are ASCII")
+    }
+
+    fn hex_digits(&self) -> [u8; 32] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 32];
+        for (pair, byte) in out.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = DIGITS[usize::from(byte >> 4)];
+            pair[1] = DIGITS[usize::from(byte & 0x0f)];
+        }
+        out
     }
 
     /// Parses 32 hex digits, as found in a cache file name.
@@ -76,10 +88,7 @@ impl CacheKey {
 
 impl fmt::Display for CacheKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for byte in self.0 {
-            write!(f, "{byte:02x}")?;
-        }
-        Ok(())
+        f.write_str(core::str::from_utf8(&self.hex_digits()).map_err(|_| fmt::Error)?)
     }
 }
 

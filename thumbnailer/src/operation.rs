@@ -216,7 +216,33 @@ impl Job {
     /// release are suffixes present only when they do something, so jobs that
     /// do not use them keep their old text and their cache entries.
     pub fn canonical(&self) -> String {
-        let side = |s: Option<u32>| s.map_or_else(|| "-".to_owned(), |v| v.to_string());
+        // Built by pushing, not `format!`: it is hashed on every request,
+        // cache hits included.
+        fn push_number(text: &mut String, n: u32) {
+            let mut digits = [0u8; 10];
+            let mut at = digits.len();
+            let mut n = n;
+            loop {
+                at -= 1;
+                digits[at] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            text.extend(digits[at..].iter().map(|&d| char::from(d)));
+        }
+        fn push_side(text: &mut String, side: Option<u32>) {
+            match side {
+                Some(v) => push_number(text, v),
+                None => text.push('-'),
+            }
+        }
+        fn push_hex(text: &mut String, byte: u8) {
+            const DIGITS: &[u8; 16] = b"0123456789abcdef";
+            text.push(char::from(DIGITS[usize::from(byte >> 4)]));
+            text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+        }
         let g = &self.geometry;
         let both_sides = g.width.is_some() && g.height.is_some();
         let fit = match g.fit {
@@ -234,19 +260,20 @@ impl Job {
             OutputFormat::Webp => "webp",
         };
         let Rgb(r, gr, b) = e.background;
-        let mut text = format!(
-            "{}x{}:{}:{}:jq{}:wq{}:{}:bg{:02x}{:02x}{:02x}",
-            side(g.width),
-            side(g.height),
-            fit,
-            format,
-            clamp_quality(e.jpeg_quality),
-            clamp_quality(e.webp_quality),
-            if e.interlace { "i1" } else { "i0" },
-            r,
-            gr,
-            b
-        );
+        let mut text = String::with_capacity(64);
+        push_side(&mut text, g.width);
+        text.push('x');
+        push_side(&mut text, g.height);
+        for part in [":", fit, ":", format, ":jq"] {
+            text.push_str(part);
+        }
+        push_number(&mut text, u32::from(clamp_quality(e.jpeg_quality)));
+        text.push_str(":wq");
+        push_number(&mut text, u32::from(clamp_quality(e.webp_quality)));
+        text.push_str(if e.interlace { ":i1:bg" } else { ":i0:bg" });
+        for channel in [r, gr, b] {
+            push_hex(&mut text, channel);
+        }
         // Each suffix has its own "name=" prefix and a fixed position, so
         // the text stays unambiguous.
         match (fit, g.focal, g.gravity) {

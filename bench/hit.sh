@@ -6,7 +6,9 @@
 # thumbnail URL (every answer must say HIT) and on the static file, and
 # prints requests/s and p50/p99 latency of both and their ratios.
 # Knobs: PHOTOS, HIT_PHOTO, CONNECTIONS, DURATION (s per run), ROUNDS, RATE
-# (requests/s of the latency phase).
+# (requests/s of the latency phase), OPEN_FILE_CACHE (arguments of nginx's
+# open_file_cache for both locations, e.g. "max=1000 inactive=60s"; unset:
+# none, every request opens its file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
@@ -36,6 +38,7 @@ conf="$prefix/conf/nginx.conf"
     nginx_main_conf "$prefix"
     echo "http {"
     nginx_http_common "$prefix"
+    if [ -n "${OPEN_FILE_CACHE:-}" ]; then echo "    open_file_cache $OPEN_FILE_CACHE;"; fi
     cat <<CONF
     image_filter_rs_cache_path $prefix/cache keys_zone=thumbs:10m levels=1:2
                                max_size=1g inactive=7d;
@@ -73,6 +76,7 @@ cmp -s "$prefix/static/$photo" "$prefix/static.body" || die "static body differs
 echo "hit path vs static file: $photo -> $(stat -c %s "$prefix/static/$photo") bytes, 127.0.0.1:$port,"
 echo "nginx $(build/sbin/nginx -v 2>&1 | sed 's/.*: //'), 2 workers, access log off, keep-alive connections,"
 echo "$rounds rounds per phase, static and hit alternating; warm-up: $status1 then $status2"
+echo "open_file_cache: ${OPEN_FILE_CACHE:-off}"
 echo "machine load average at start: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 echo "response header bytes: thumbnail $(wc -c <"$prefix/thumb.headers"), static $(wc -c <"$prefix/static.headers")"
 echo

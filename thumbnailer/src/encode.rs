@@ -40,6 +40,8 @@ pub(crate) fn choose_format(
     }
 }
 
+/// [`encode_with_source`] for a source that was not palette-based.
+#[cfg(test)]
 pub(crate) fn encode(
     bitmap: Bitmap,
     format: ImageFormat,
@@ -48,7 +50,7 @@ pub(crate) fn encode(
     encode_with_source(bitmap, format, options, false)
 }
 
-/// [`encode`], told whether the source stored palette indices
+/// Encodes the thumbnail, told whether the source stored palette indices
 /// (`Decoded::from_palette`). A PNG thumbnail of such a source is written
 /// indexed, in at most 256 colours, which its author evidently found enough:
 /// two to seven times smaller than truecolour on the corpus's palette images,

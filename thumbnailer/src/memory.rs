@@ -52,9 +52,16 @@ pub fn estimate_peak_memory(
     } else {
         0
     };
+    // A palette output (PNG or GIF sources) quantises from an RGBA copy
+    // and keeps an index per pixel.
+    let palette = if matches!(format, ImageFormat::Png | ImageFormat::Gif) {
+        u64::from(out_w) * u64::from(out_h) * 5
+    } else {
+        0
+    };
     let (transposed_w, _) = header.orientation.upright_size(1, 2);
     let copies = if transposed_w == 2 { 2 } else { 1 };
-    Ok(BASE + input.len() as u64 + copies * decoded + 2 * output + coefficients)
+    Ok(BASE + input.len() as u64 + copies * decoded + 2 * output + palette + coefficients)
 }
 
 /// Whether the frame header before the first scan is a progressive one

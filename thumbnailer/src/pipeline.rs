@@ -124,7 +124,7 @@ pub(crate) fn finish(upright: &Upright, plan: Plan, job: &Job) -> Result<Thumbna
         bitmap.has_transparency(),
     );
     let (width, height) = (bitmap.width, bitmap.height);
-    let bytes = encode::encode(bitmap, out_format, &job.encode)?;
+    let bytes = encode::encode_with_source(bitmap, out_format, &job.encode, upright.from_palette)?;
     Ok(Thumbnail {
         bytes,
         format: out_format,

@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# make bench-load: the module under cold load, in three parts.
+# make bench-load: the module under cold load, in four parts.
 #  (a) event-loop health: p99 latency of a small static file, idle and while
 #      4 clients keep requesting cold thumbnails of large photos, with the
 #      module's default (thread pool) and with `image_filter_rs_thread_pool
 #      off;` when the built module knows that directive;
 #  (b) cold thumbnails/s against Debian's nginx 1.22 with its
 #      image_filter module (libgd), same photos, same clients, same run;
-#  (c) a srcset burst: 6 widths of one large photo requested at once, cold.
+#  (c) a srcset burst: 6 widths of one large photo requested at once, cold,
+#      with the decode cache on and off;
+#  (d) memory: every worker's peak RSS in a storm of cold requests against
+#      the memory budget plus a stated overhead.
 # Every nginx runs with 2 workers on its own free 127.0.0.1 port and prefix
 # under build/bench/load, and is stopped by PID on exit.
 # Knobs: PHOTOS, LOAD_PHOTOS, BURST_PHOTO, DURATION (s of each loaded run),
-# ROUNDS (of part b), PROBE_RATE (static requests/s of the probe).
+# ROUNDS (of part b), PROBE_RATE (static requests/s of the probe),
+# STORM_REQUESTS and STORM_SLACK_MB (part d).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
@@ -96,7 +100,7 @@ our_conf() {
     # The srcset widths as a page asks for them: one location, the widths
     # as its allow-list (which is what lets one decode serve them all).
     echo "        location /srcset/ {"
-    echo "            alias $PHOTOS/;"
+    echo "            alias $prefix/burst/;"
     echo "            image_filter_rs query;"
     echo "            image_filter_rs_sizes $(printf '%sx- ' "${widths[@]}");"
     echo "            image_filter_rs_cache off;"
@@ -137,6 +141,11 @@ start_server() {
     bin=build/sbin/nginx
     [ "$gen" = deb_conf ] && bin=$DEB_NGINX
     start_nginx "$bin" "$prefix" "$prefix/conf/nginx.conf" "$port"
+    # Copies of the burst photo, one per burst: the decode cache keeps a
+    # decode per original, so each burst gets an original of its own and
+    # stays cold.
+    mkdir -p "$prefix/burst"
+    for i in 1 2 3 seq; do cp "$PHOTOS/$burst_photo" "$prefix/burst/$i-$burst_photo"; done
     printf -v "PORT_$name" '%s' "$port"
     printf -v "PID_$name" '%s' "$LAST_NGINX_PID"
     # The probe's static file: one 350x350 thumbnail, ~10-20 KB, the size
@@ -160,10 +169,14 @@ echo "photos: ${load_photos[*]} (from $PHOTOS); machine load average at start:" 
     "$(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 echo
 
-start_server ours our_conf ""
+# Parts (a) and (b) ask for the same four photos again and again, with the
+# thumbnail cache off; the decode cache would keep their decodes and make
+# every request after the first nearly free, so it is off there: each
+# request decodes. Part (c) measures it.
+start_server ours our_conf "image_filter_rs_decode_cache off;"
 configs=(ours)
 if have_pool_directive; then
-    start_server nopool our_conf "image_filter_rs_thread_pool off;"
+    start_server nopool our_conf "image_filter_rs_thread_pool off; image_filter_rs_decode_cache off;"
     configs+=(nopool)
 else
     echo "(image_filter_rs_thread_pool is not known to the built module: the 'thread pool off' contrast is skipped)"
@@ -174,9 +187,9 @@ for p in "${load_photos[@]}"; do cold_paths+=("/cold/$p"); done
 
 label() {
     case $1 in
-    ours) echo "image_filter_rs (default: thread pool)" ;;
+    ours) echo "image_filter_rs (thread pool)" ;;
+    share) echo "image_filter_rs, decode_cache on" ;;
     nopool) echo "image_filter_rs, thread_pool off" ;;
-    noshare) echo "image_filter_rs, decode_cache off" ;;
     deb) echo "Debian image_filter (libgd)" ;;
     esac
 }
@@ -262,25 +275,31 @@ echo "ours / Debian image_filter, median of rounds: thumbnails/s $(median "${r_t
 echo "(CPU per thumbnail: all threads of the workers, so our thread pool's work is counted)"
 echo
 
-start_server noshare our_conf "image_filter_rs_decode_cache off;"
+start_server share our_conf ""
 echo "(c) srcset burst: ${#widths[@]} widths (${widths[*]}) of $burst_photo requested at once, cold," \
     "median of 3 bursts;"
-echo "    ours as /srcset/$burst_photo?w=W (one location, the widths its allow-list), Debian's as one location per width;"
+echo "    ours as /srcset/N-$burst_photo?w=W (one location, the widths its allow-list; a fresh copy N of the photo per burst,"
+echo "    so no burst reuses a kept decode), Debian's as one location per width;"
 echo "    1-by-1: the same 6 requests one after another; non-200: refused answers over the 3 bursts"
 printf '%-40s | %10s %10s %8s %7s | %s\n' server "burst ms" "1-by-1 ms" "ratio" "non-200" "per-width ms in the median burst, (status) if not 200"
 printf '%s\n' "---------------------------------------------------------------------------------------------------------------"
-for c in "${configs[@]}" noshare deb; do
+for c in share "${configs[@]}" deb; do
     port=$(port_of "$c")
-    burst_paths=()
-    for w in "${widths[@]}"; do
-        if [ "$c" = deb ]; then burst_paths+=("/w/$w/$burst_photo")
-        else burst_paths+=("/srcset/$burst_photo?w=$w"); fi
-    done
+    # burst_paths N: the six widths of burst photo copy N.
+    burst_paths() {
+        local w
+        BURST_PATHS=()
+        for w in "${widths[@]}"; do
+            if [ "$c" = deb ]; then BURST_PATHS+=("/w/$w/$burst_photo")
+            else BURST_PATHS+=("/srcset/$1-$burst_photo?w=$w"); fi
+        done
+    }
     totals=()
     outs=()
     refused=0
-    for ((i = 0; i < 3; i++)); do
-        out=$("$BENCH_BIN/loadgen" burst --port "$port" "${burst_paths[@]}")
+    for ((i = 1; i <= 3; i++)); do
+        burst_paths "$i"
+        out=$("$BENCH_BIN/loadgen" burst --port "$port" "${BURST_PATHS[@]}")
         grep -q 'failed=false' <<<"$out" || die "$c: burst failed: $out"
         totals+=("$(field total_ms "$(grep '^burst ' <<<"$out")")")
         refused=$((refused + $(field refused "$(grep '^burst ' <<<"$out")")))
@@ -298,7 +317,8 @@ for c in "${configs[@]}" noshare deb; do
         fi
     done
     seq_total=0
-    for p in "${burst_paths[@]}"; do
+    burst_paths seq
+    for p in "${BURST_PATHS[@]}"; do
         one=$("$BENCH_BIN/loadgen" burst --port "$port" "$p")
         seq_total=$(awk -v a="$seq_total" -v b="$(field total_ms "$(grep '^burst ' <<<"$one")")" 'BEGIN { printf "%.1f", a + b }')
     done
@@ -307,6 +327,38 @@ for c in "${configs[@]}" noshare deb; do
     printf -v "BURST_REFUSED_$c" '%s' "$refused"
 done
 echo
+# (d) Memory: a storm of cold requests over the largest photos against the
+# default budget (image_filter_rs_memory 256m, shared by the workers), the
+# decode cache off so that every request decodes (a storm over distinct
+# originals). Every worker's peak RSS (VmHWM) must stay within the budget
+# plus the stated overhead: its RSS before the storm and STORM_SLACK_MB for
+# allocator slack and thread stacks.
+storm_requests=${STORM_REQUESTS:-500}
+storm_slack_mb=${STORM_SLACK_MB:-64}
+start_server storm our_conf "image_filter_rs_decode_cache off;"
+echo "(d) memory: $storm_requests cold 350x350 requests over ${load_photos[*]}, 16 connections," \
+    "image_filter_rs_memory 256m (default), decode cache off"
+declare -A rss_before=()
+for pid in $(ps -o pid= --ppid "$PID_storm"); do
+    rss_before[$pid]=$(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status")
+done
+storm=$("$BENCH_BIN/loadgen" run --port "$PORT_storm" --connections 16 --duration 600 \
+    --max-requests "$storm_requests" --label storm "${cold_paths[@]}")
+check_clean "$storm" "memory storm"
+printf '%-8s | %12s %12s %14s | %s\n' worker "RSS before" "peak RSS" "bound" verdict
+printf '%s\n' "------------------------------------------------------------------"
+storm_ok=met
+for pid in "${!rss_before[@]}"; do
+    peak_kb=$(awk '/^VmHWM/ { print $2 }' "/proc/$pid/status")
+    bound_kb=$(((256 + storm_slack_mb) * 1024 + rss_before[$pid]))
+    verdict=met
+    [ "$peak_kb" -le "$bound_kb" ] || { verdict="NOT met"; storm_ok="NOT met"; }
+    printf '%-8s | %9d MB %9d MB %11d MB | %s\n' "$pid" $((rss_before[$pid] / 1024)) $((peak_kb / 1024)) \
+        $((bound_kb / 1024)) "$verdict"
+done
+echo "storm: $(field requests "$storm") requests, $(field ok_rps "$storm") thumbs/s, $(field refused "$storm") 503s;" \
+    "bound = 256 MB budget + ${storm_slack_mb} MB slack + the worker's RSS before"
+echo
 echo "summary:"
 for c in "${configs[@]}"; do
     p_idle="P99_IDLE_$c"; p_loaded="P99_LOADED_$c"
@@ -314,7 +366,8 @@ for c in "${configs[@]}"; do
         "(x$(ratio "${!p_loaded}" "${!p_idle}"))"
 done
 echo "  cold thumbnails/s, ours / Debian image_filter: $(median "${r_tp[@]}")"
-b_ours=BURST_ours b_deb=BURST_deb r_ours=BURST_REFUSED_ours r_deb=BURST_REFUSED_deb b_noshare=BURST_noshare
+b_ours=BURST_share b_deb=BURST_deb r_ours=BURST_REFUSED_share r_deb=BURST_REFUSED_deb b_noshare=BURST_ours
 echo "  srcset burst, decode cache on / off: $(ratio "${!b_ours}" "${!b_noshare}")"
+echo "  memory storm: every worker's peak RSS within the bound: $storm_ok"
 echo "  srcset burst of ${#widths[@]} widths, ours / Debian image_filter: $(ratio "${!b_ours}" "${!b_deb}")" \
     "(non-200 answers in 3 bursts: ours ${!r_ours}, Debian ${!r_deb})"

@@ -80,8 +80,6 @@ pub struct RequestCtx {
     budget: Option<BudgetHandle>,
     memory_timeout: u64,
     memory_wait_started_ms: Option<u64>,
-    /// The original's bytes, kept while waiting for memory.
-    retry_input: Option<Vec<u8>>,
     wait_event: ngx_event_t,
 }
 
@@ -256,7 +254,6 @@ fn handle(r: &mut ngx_http_request_t) -> Next {
         budget: mcf_budget,
         memory_timeout: mcf_memory_timeout,
         memory_wait_started_ms: None,
-        retry_input: None,
         // SAFETY: an all-zero event is nginx's idle event.
         wait_event: unsafe { core::mem::zeroed() },
     };
@@ -430,7 +427,6 @@ fn start_generation(r: &mut ngx_http_request_t, store: bool) -> Next {
     };
     let mut generation = GenerateTask {
         original: PathBuf::from(OsStr::from_bytes(&ctx.path)),
-        input: ctx.retry_input.take(),
         job: ctx.job,
         store: target,
         budget: ctx.budget.map(|b| (b, current_pid())),
@@ -459,7 +455,7 @@ fn start_generation(r: &mut ngx_http_request_t, store: bool) -> Next {
 
 /// Tries the generation again once memory may have been released, or gives
 /// up with 503 past `image_filter_rs_memory_timeout`.
-fn wait_for_memory(r: &mut ngx_http_request_t, input: Vec<u8>, needed: u64) -> Next {
+fn wait_for_memory(r: &mut ngx_http_request_t, needed: u64) -> Next {
     let log = connection_log(r);
     let Some(ctx) = request_ctx(r) else {
         return Next::Done(SERVER_ERROR);
@@ -481,7 +477,6 @@ fn wait_for_memory(r: &mut ngx_http_request_t, input: Vec<u8>, needed: u64) -> N
         );
         return Next::Done(response::service_unavailable(r));
     }
-    ctx.retry_input = Some(input);
     let delay = ctx
         .next_wait_ms
         .min((ctx.memory_timeout - waited) as ngx_msec_t)
@@ -577,7 +572,7 @@ fn finish(r: &mut ngx_http_request_t, result: Result<Generated, TaskFailure>) ->
     };
     let generated = match result {
         Ok(generated) => generated,
-        Err(TaskFailure::NoMemory { input, needed }) => return wait_for_memory(r, input, needed),
+        Err(TaskFailure::NoMemory { needed }) => return wait_for_memory(r, needed),
         Err(TaskFailure::Refused(refusal)) => {
             ctx.release_claim();
             if let Some(index) = ctx.cache.and_then(CachePath::index) {
@@ -697,6 +692,19 @@ struct OpenFile {
     directio: bool,
 }
 
+/// The location's settings for opening a file, as the static module uses
+/// them.
+fn open_file_info(clcf: &ngx::ffi::ngx_http_core_loc_conf_t) -> ngx_open_file_info_t {
+    // SAFETY: ngx_open_file_info_t is a C structure valid when zeroed.
+    let mut of: ngx_open_file_info_t = unsafe { core::mem::zeroed() };
+    of.read_ahead = clcf.read_ahead;
+    of.directio = clcf.directio;
+    of.valid = clcf.open_file_cache_valid;
+    of.min_uses = clcf.open_file_cache_min_uses;
+    of.set_events(clcf.open_file_cache_events as u32);
+    of
+}
+
 /// Opens the key's cache file with nginx (through `open_file_cache` when set) and
 /// checks its size against the index.
 fn open_cache_file(
@@ -720,13 +728,7 @@ fn open_cache_file(
     let attempts = if caches[0].is_null() { 1 } else { 2 };
     let mut opened = None;
     for &cache in &caches[..attempts] {
-        // SAFETY: zeroed open-file info is valid input.
-        let mut of: ngx_open_file_info_t = unsafe { core::mem::zeroed() };
-        of.directio = clcf.directio;
-        of.read_ahead = clcf.read_ahead;
-        of.valid = clcf.open_file_cache_valid;
-        of.min_uses = clcf.open_file_cache_min_uses;
-        of.set_events(clcf.open_file_cache_events as u32);
+        let mut of = open_file_info(clcf);
         // SAFETY: nginx opens and fstats the NUL-terminated name; the file
         // is closed by the open-file cache or, without one, by a cleanup of
         // the request pool.
@@ -829,14 +831,8 @@ enum Original {
 /// statuses for failures.
 fn open_original(r: &mut ngx_http_request_t, mut path: ngx_str_t) -> Result<Original, ngx_int_t> {
     let clcf = NgxHttpCoreModule::location_conf(r).ok_or(SERVER_ERROR)?;
-    // SAFETY: ngx_open_file_info_t is a C structure valid when zeroed.
-    let mut of: ngx_open_file_info_t = unsafe { core::mem::zeroed() };
-    of.read_ahead = clcf.read_ahead;
-    of.directio = clcf.directio;
-    of.valid = clcf.open_file_cache_valid;
-    of.min_uses = clcf.open_file_cache_min_uses;
+    let mut of = open_file_info(clcf);
     of.set_errors(clcf.open_file_cache_errors as u32);
-    of.set_events(clcf.open_file_cache_events as u32);
     // Only the stat: the original is read by the generation task, and a hit
     // must cost no more than that.
     of.set_test_only(1);

@@ -40,9 +40,6 @@ pub struct StoreTarget {
 
 pub struct GenerateTask {
     pub original: PathBuf,
-    /// The original's bytes when an earlier attempt already read them (it
-    /// was deferred for memory).
-    pub input: Option<Vec<u8>>,
     pub job: Job,
     pub store: Option<StoreTarget>,
     /// Where to reserve the job's memory, and as which process.
@@ -82,9 +79,8 @@ pub struct Generated {
 /// Why a generation did not produce a thumbnail.
 pub enum TaskFailure {
     Refused(Refusal),
-    /// The memory budget is taken for now; try again with these bytes.
+    /// The memory budget is taken for now; try again later.
     NoMemory {
-        input: Vec<u8>,
         needed: u64,
     },
 }
@@ -107,18 +103,14 @@ impl GenerateTask {
         if !self.debug_delay.is_zero() {
             std::thread::sleep(self.debug_delay);
         }
-        let input = match self.input.take() {
-            Some(input) => input,
-            None => read_bounded(&self.original, self.job.limits.max_source_size)?,
-        };
-        // Held until the thumbnail is encoded and stored, then released.
-        let _reservation = match self.budget {
+        // Admitted from the header before the original is read: a waiting
+        // job holds no memory, and the original counts in its estimate.
+        let (_reservation, input) = match self.budget {
             Some((budget, pid)) => {
-                let siblings = self.shared_decode.as_ref().map_or(&[][..], |s| &s.siblings);
-                let needed = estimate_peak_memory(&input, &self.job, siblings)?;
+                let (needed, input) = self.estimate()?;
                 match budget.admit(needed, pid) {
-                    Admission::Granted(reservation) => Some(reservation),
-                    Admission::Wait => return Err(TaskFailure::NoMemory { input, needed }),
+                    Admission::Granted(reservation) => (Some(reservation), input),
+                    Admission::Wait => return Err(TaskFailure::NoMemory { needed }),
                     Admission::TooLarge { limit } => {
                         return Err(Refusal::new(
                             Class::Image(ErrorClass::TooLarge),
@@ -130,7 +122,11 @@ impl GenerateTask {
                     }
                 }
             }
-            None => None,
+            None => (None, None),
+        };
+        let input = match input {
+            Some(input) => input,
+            None => read_bounded(&self.original, self.job.limits.max_source_size)?,
         };
         let (thumbnail, reuse) = match &self.shared_decode {
             Some(shared) => shared.cache.make_thumbnail(
@@ -165,6 +161,37 @@ impl GenerateTask {
             elapsed: started.elapsed(),
             stored,
         })
+    }
+}
+
+/// How many bytes of the original the memory estimate reads first: every
+/// header we know fits, unless metadata (EXIF, ICC) comes before it.
+const HEAD_BYTES: u64 = 256 * 1024;
+
+impl GenerateTask {
+    /// The job's memory estimate from the original's first bytes; when its
+    /// header lies beyond them, from the whole original, which is then
+    /// returned for the job to use.
+    fn estimate(&self) -> Result<(u64, Option<Vec<u8>>), TaskFailure> {
+        let siblings = self.shared_decode.as_ref().map_or(&[][..], |s| &s.siblings);
+        let file = File::open(&self.original).map_err(|e| Refusal::from_io(&e, "open()"))?;
+        let len = file
+            .metadata()
+            .map_err(|e| Refusal::from_io(&e, "fstat()"))?
+            .len();
+        let mut head = Vec::new();
+        file.take(HEAD_BYTES)
+            .read_to_end(&mut head)
+            .map_err(|e| Refusal::from_io(&e, "read()"))?;
+        match estimate_peak_memory(&head, len, &self.job, siblings) {
+            Ok(needed) => Ok((needed, None)),
+            Err(_) if (head.len() as u64) < len => {
+                let input = read_bounded(&self.original, self.job.limits.max_source_size)?;
+                let needed = estimate_peak_memory(&input, input.len() as u64, &self.job, siblings)?;
+                Ok((needed, Some(input)))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -263,6 +290,20 @@ fn lower_thread_priority() {
     }
 }
 
+/// Gives the memory the task freed back to the system. glibc keeps freed
+/// blocks in per-thread arenas for reuse, and with a pool of threads each
+/// arena keeps the high-water mark of the thumbnails made on it: a storm
+/// of cold requests over large photos left a worker at 600 MB resident
+/// against a 256 MB budget. Trimming after each task keeps resident memory
+/// close to what the budget admits, for a fraction of a millisecond.
+fn release_freed_memory() {
+    // SAFETY: malloc_trim only walks and releases the allocator's free
+    // lists; it is thread-safe and touches no live allocation.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Runs in a pool thread: only the task's own data is touched.
 unsafe extern "C" fn run_in_thread(data: *mut c_void, _log: *mut ngx_log_t) {
     lower_thread_priority();
@@ -270,6 +311,7 @@ unsafe extern "C" fn run_in_thread(data: *mut c_void, _log: *mut ngx_log_t) {
     // `post`; nothing else touches the slot until the completion event.
     let slot = unsafe { &mut **data.cast::<*mut TaskSlot>() };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| slot.generation.run()));
+    release_freed_memory();
     slot.result = Some(result.unwrap_or_else(|_| {
         Err(Refusal::new(
             Class::Image(ErrorClass::Internal),

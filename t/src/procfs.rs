@@ -134,6 +134,25 @@ fn parent_of(pid: i32) -> Option<i32> {
     fields.next()?.parse().ok()
 }
 
+/// The nice value of every thread of `pid`, by thread id.
+pub fn thread_niceness(pid: i32) -> Vec<(i32, i32)> {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| {
+            let tid: i32 = task.file_name().to_str()?.parse().ok()?;
+            let stat = fs::read_to_string(task.path().join("stat")).ok()?;
+            // Fields after the parenthesised command name; nice is field 19
+            // of the whole line, the 17th after the name.
+            let after_name = &stat[stat.rfind(')')? + 2..];
+            let nice = after_name.split(' ').nth(16)?.parse().ok()?;
+            Some((tid, nice))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,23 +190,4 @@ mod tests {
         std::io::Read::read_exact(&mut server, &mut buf).unwrap();
         assert!(request_read(port, client_port));
     }
-}
-
-/// The nice value of every thread of `pid`, by thread id.
-pub fn thread_niceness(pid: i32) -> Vec<(i32, i32)> {
-    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    tasks
-        .flatten()
-        .filter_map(|task| {
-            let tid: i32 = task.file_name().to_str()?.parse().ok()?;
-            let stat = fs::read_to_string(task.path().join("stat")).ok()?;
-            // Fields after the parenthesised command name; nice is field 19
-            // of the whole line, the 17th after the name.
-            let after_name = &stat[stat.rfind(')')? + 2..];
-            let nice = after_name.split(' ').nth(16)?.parse().ok()?;
-            Some((tid, nice))
-        })
-        .collect()
 }

@@ -188,6 +188,23 @@ fn cache_survives_across_workers() {
     nginx.stop_and_check();
 }
 
+/// Replaces the sunset (landscape) by the wine (portrait) under the same
+/// name: written beside and renamed, as a deployment would, with the mtime
+/// moved well away from the old one so a one-second clock cannot hide it.
+fn replace_sunset_by_wine(nginx: &Nginx) {
+    let target = nginx.media_dir().join("sunset.jpg");
+    let tmp = nginx.media_dir().join(".sunset.jpg.new");
+    std::fs::copy(nginx.media_dir().join("wine.jpg"), &tmp).unwrap();
+    let old_mtime = std::fs::metadata(&target).unwrap().modified().unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&tmp)
+        .unwrap()
+        .set_modified(old_mtime + Duration::from_secs(3600))
+        .unwrap();
+    std::fs::rename(&tmp, &target).unwrap();
+}
+
 #[test]
 fn a_changed_original_is_not_served_stale() {
     // Freshness is checked against the original on every request: replace
@@ -199,21 +216,7 @@ fn a_changed_original_is_not_served_stale() {
     let landscape = image_filter_rs_tests::images::decode(&before.body);
     assert!(landscape.width > landscape.height);
 
-    let target = nginx.media_dir().join("sunset.jpg");
-    let replacement = std::fs::read(nginx.media_dir().join("wine.jpg")).unwrap();
-    // Write beside and rename, as a deployment would, then move the mtime
-    // well away from the old one so a one-second clock cannot hide it.
-    let tmp = nginx.media_dir().join(".sunset.jpg.new");
-    std::fs::write(&tmp, &replacement).unwrap();
-    let old_mtime = std::fs::metadata(&target).unwrap().modified().unwrap();
-    let new_mtime = old_mtime + Duration::from_secs(3600);
-    std::fs::File::options()
-        .write(true)
-        .open(&tmp)
-        .unwrap()
-        .set_modified(new_mtime)
-        .unwrap();
-    std::fs::rename(&tmp, &target).unwrap();
+    replace_sunset_by_wine(&nginx);
 
     let after = nginx.get("/thumb/sunset.jpg");
     after.assert_status(200);
@@ -255,17 +258,7 @@ fn with_open_file_cache_hits_follow_a_changed_original() {
     assert_eq!(hit.cache_status(), Some("HIT"));
     assert!(hit.body == before.body);
 
-    let target = nginx.media_dir().join("sunset.jpg");
-    let tmp = nginx.media_dir().join(".sunset.jpg.new");
-    std::fs::copy(nginx.media_dir().join("wine.jpg"), &tmp).unwrap();
-    let old_mtime = std::fs::metadata(&target).unwrap().modified().unwrap();
-    std::fs::File::options()
-        .write(true)
-        .open(&tmp)
-        .unwrap()
-        .set_modified(old_mtime + Duration::from_secs(3600))
-        .unwrap();
-    std::fs::rename(&tmp, &target).unwrap();
+    replace_sunset_by_wine(&nginx);
 
     let portrait_body = wait_until(
         "the thumbnail of the new original",

@@ -44,11 +44,9 @@ impl CacheKey {
     }
 
     fn hex_digits(&self) -> [u8; 32] {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut out = [0u8; 32];
         for (pair, byte) in out.chunks_exact_mut(2).zip(self.0) {
-            pair[0] = DIGITS[usize::from(byte >> 4)];
-            pair[1] = DIGITS[usize::from(byte & 0x0f)];
+            pair.copy_from_slice(&hex_pair(byte));
         }
         out
     }
@@ -84,6 +82,15 @@ impl CacheKey {
         path.push_str(&hex);
         path
     }
+}
+
+/// A byte's two lowercase hex digits.
+pub(crate) fn hex_pair(byte: u8) -> [u8; 2] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    [
+        DIGITS[usize::from(byte >> 4)],
+        DIGITS[usize::from(byte & 0x0f)],
+    ]
 }
 
 impl fmt::Display for CacheKey {

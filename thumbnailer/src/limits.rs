@@ -5,8 +5,8 @@ use crate::error::Error;
 use crate::operation::Limits;
 
 /// Refuses input over the byte limit before anything parses it.
-pub(crate) fn check_source_size(len: usize, limits: &Limits) -> Result<(), Error> {
-    if len as u64 > limits.max_source_size {
+pub(crate) fn check_source_size(len: u64, limits: &Limits) -> Result<(), Error> {
+    if len > limits.max_source_size {
         return Err(Error::too_large(format!(
             "source is {len} bytes, over the {}-byte limit",
             limits.max_source_size

@@ -23,13 +23,18 @@ const BASE: u64 = 2 * 1024 * 1024;
 
 /// Peak bytes `make_thumbnail(input, job)` may hold, or the decode cache's
 /// `make_thumbnail` when it decodes for `siblings` too; the same errors it
-/// would give for the header (unsupported, over a limit).
+/// would give for the header (unsupported, over a limit). `head` is the
+/// original's first bytes (or all of it) and `source_len` its size, so the
+/// estimate can be made before the whole original is read; an error when
+/// the header lies beyond `head`.
 pub fn estimate_peak_memory(
-    input: &[u8],
+    head: &[u8],
+    source_len: u64,
     job: &Job,
     siblings: SiblingSizes<'_>,
 ) -> Result<u64, Error> {
-    let source = Source::inspect(input, &job.limits)?;
+    let input = head;
+    let source = Source::inspect_head(head, source_len, &job.limits)?;
     let plan = source.plan(&job.geometry, &job.limits)?;
     let (format, header) = (source.format, source.header);
     let shrink = if format == ImageFormat::Jpeg {
@@ -61,7 +66,7 @@ pub fn estimate_peak_memory(
     };
     let (transposed_w, _) = header.orientation.upright_size(1, 2);
     let copies = if transposed_w == 2 { 2 } else { 1 };
-    Ok(BASE + input.len() as u64 + copies * decoded + 2 * output + palette + coefficients)
+    Ok(BASE + source_len + copies * decoded + 2 * output + palette + coefficients)
 }
 
 /// Whether the frame header before the first scan is a progressive one
@@ -124,11 +129,36 @@ mod tests {
 
     #[test]
     fn grows_with_the_source_and_covers_the_decoded_bitmap() {
-        let small = estimate_peak_memory(&png(100, 100), &job(50, 50), &[]).unwrap();
-        let large = estimate_peak_memory(&png(1000, 1000), &job(50, 50), &[]).unwrap();
+        let small = estimate_peak_memory(
+            &png(100, 100),
+            png(100, 100).len() as u64,
+            &job(50, 50),
+            &[],
+        )
+        .unwrap();
+        let large = estimate_peak_memory(
+            &png(1000, 1000),
+            png(1000, 1000).len() as u64,
+            &job(50, 50),
+            &[],
+        )
+        .unwrap();
         assert!(large > small);
         // At least the full-size RGBA bitmap a PNG decodes to.
         assert!(large >= 1000 * 1000 * 4, "{large}");
+    }
+
+    #[test]
+    fn the_first_bytes_are_enough() {
+        let image = png(300, 200);
+        let len = image.len() as u64;
+        let whole = estimate_peak_memory(&image, len, &job(50, 50), &[]).unwrap();
+        let head = estimate_peak_memory(&image[..64], len, &job(50, 50), &[]).unwrap();
+        assert_eq!(head, whole);
+        // The size limit holds for the whole original, not the head.
+        let mut tight = job(50, 50);
+        tight.limits.max_source_size = 100;
+        assert!(estimate_peak_memory(&image[..64], len, &tight, &[]).is_err());
     }
 
     #[test]
@@ -143,10 +173,11 @@ mod tests {
 
     #[test]
     fn refuses_what_the_pipeline_refuses() {
-        assert!(estimate_peak_memory(b"not an image", &job(10, 10), &[]).is_err());
+        assert!(estimate_peak_memory(b"not an image", 12, &job(10, 10), &[]).is_err());
         let mut tight = job(10, 10);
         tight.limits.max_pixels = 100;
-        let err = estimate_peak_memory(&png(20, 20), &tight, &[]).unwrap_err();
+        let err =
+            estimate_peak_memory(&png(20, 20), png(20, 20).len() as u64, &tight, &[]).unwrap_err();
         assert_eq!(err.class(), crate::ErrorClass::TooLarge);
     }
 }

@@ -238,11 +238,6 @@ impl Job {
                 None => text.push('-'),
             }
         }
-        fn push_hex(text: &mut String, byte: u8) {
-            const DIGITS: &[u8; 16] = b"0123456789abcdef";
-            text.push(char::from(DIGITS[usize::from(byte >> 4)]));
-            text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-        }
         let g = &self.geometry;
         let both_sides = g.width.is_some() && g.height.is_some();
         let fit = match g.fit {
@@ -272,7 +267,7 @@ impl Job {
         push_number(&mut text, u32::from(clamp_quality(e.webp_quality)));
         text.push_str(if e.interlace { ":i1:bg" } else { ":i0:bg" });
         for channel in [r, gr, b] {
-            push_hex(&mut text, channel);
+            text.extend(crate::key::hex_pair(channel).map(char::from));
         }
         // Each suffix has its own "name=" prefix and a fixed position, so
         // the text stays unambiguous.

@@ -47,10 +47,16 @@ pub(crate) struct Source {
 impl Source {
     /// Sniff, the byte limit, the header, the pixel limit.
     pub fn inspect(input: &[u8], limits: &Limits) -> Result<Source, Error> {
-        limits::check_source_size(input.len(), limits)?;
-        let format = ImageFormat::sniff(input)
+        Self::inspect_head(input, input.len() as u64, limits)
+    }
+
+    /// [`Source::inspect`] from the first bytes of an original of
+    /// `source_len` bytes; an error when the header lies beyond them.
+    pub fn inspect_head(head: &[u8], source_len: u64, limits: &Limits) -> Result<Source, Error> {
+        limits::check_source_size(source_len, limits)?;
+        let format = ImageFormat::sniff(head)
             .ok_or_else(|| Error::unsupported("unsupported image format"))?;
-        let header = decode::read_header(input, format)?;
+        let header = decode::read_header(head, format)?;
         limits::check_pixels(header.width, header.height, header.frames, limits)?;
         Ok(Source { format, header })
     }

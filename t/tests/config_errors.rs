@@ -106,3 +106,26 @@ fn unknown_directive_fails_so_the_checks_above_mean_something() {
     let place = check.location_of("image_filter_rs_no_such_directive");
     check.assert_fails_with(&["unknown directive", &place]);
 }
+
+#[test]
+fn decode_cache_takes_a_size_or_off_once_at_http_level() {
+    for ok in ["64m", "off", "512k"] {
+        Nginx::builder()
+            .http(&format!("image_filter_rs_decode_cache {ok};"))
+            .check()
+            .assert_ok();
+    }
+    let check = Nginx::builder()
+        .http("image_filter_rs_decode_cache lots;")
+        .check();
+    let place = check.location_of("image_filter_rs_decode_cache lots;");
+    check.assert_fails_with(&[r#"invalid value "lots""#, &place]);
+    let check = Nginx::builder()
+        .http("image_filter_rs_decode_cache 8m; image_filter_rs_decode_cache 16m;")
+        .check();
+    check.assert_fails_with(&["is duplicate", "image_filter_rs_decode_cache"]);
+    let check = Nginx::builder()
+        .server("location /t/ { image_filter_rs_decode_cache 8m; }")
+        .check();
+    check.assert_fails_with(&["is not allowed here", "image_filter_rs_decode_cache"]);
+}

@@ -66,21 +66,21 @@ pub static mut ngx_http_image_filter_rs_module: ngx_module_t = ngx_module_t {
     ..ngx_module_t::default()
 };
 
-/// glibc's allocator arenas a worker may have. By default each thread of
-/// the pool may get an arena of its own, and each arena keeps the
-/// high-water mark of the thumbnails made on it, out of reach of
-/// `malloc_trim`: a storm of cold requests left workers at 600-700 MB
-/// resident against a 256 MB budget; with two arenas (the event loop's and
-/// one the pool threads share) each stayed under 280 MB. The pool threads
-/// contend for that arena's lock only when they allocate, which an image
-/// job does rarely: its buffers are few and large.
-const WORKER_MALLOC_ARENAS: i32 = 2;
+/// Allocations from this size up get memory of their own from the system
+/// (mmap) and give it back when freed (munmap). glibc's default threshold
+/// grows with the blocks freed, up to 32 MB, after which a decoded photo's
+/// buffers stay in the freeing thread's arena; with a pool of threads each
+/// arena kept the high-water mark of the thumbnails made on it, and a storm
+/// of cold requests left workers at 600-700 MB resident against a 256 MB
+/// budget. A fixed threshold keeps resident memory at what is in use,
+/// without trimming arenas, which would hold the arena locks the event loop
+/// also takes.
+const WORKER_MMAP_THRESHOLD: i32 = 1024 * 1024;
 
 extern "C" fn init_worker(_cycle: *mut ngx::ffi::ngx_cycle_t) -> ngx::ffi::ngx_int_t {
-    // SAFETY: mallopt only sets an allocator parameter; it is called in the
-    // new worker before its pool threads allocate anything.
+    // SAFETY: mallopt only sets an allocator parameter.
     unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, WORKER_MALLOC_ARENAS);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, WORKER_MMAP_THRESHOLD);
     }
     ngx::ffi::NGX_OK as ngx::ffi::ngx_int_t
 }

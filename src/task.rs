@@ -290,20 +290,6 @@ fn lower_thread_priority() {
     }
 }
 
-/// Gives the memory the task freed back to the system. glibc keeps freed
-/// blocks in per-thread arenas for reuse, and with a pool of threads each
-/// arena keeps the high-water mark of the thumbnails made on it: a storm
-/// of cold requests over large photos left a worker at 600 MB resident
-/// against a 256 MB budget. Trimming after each task keeps resident memory
-/// close to what the budget admits, for a fraction of a millisecond.
-fn release_freed_memory() {
-    // SAFETY: malloc_trim only walks and releases the allocator's free
-    // lists; it is thread-safe and touches no live allocation.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 /// Runs in a pool thread: only the task's own data is touched.
 unsafe extern "C" fn run_in_thread(data: *mut c_void, _log: *mut ngx_log_t) {
     lower_thread_priority();
@@ -311,7 +297,6 @@ unsafe extern "C" fn run_in_thread(data: *mut c_void, _log: *mut ngx_log_t) {
     // `post`; nothing else touches the slot until the completion event.
     let slot = unsafe { &mut **data.cast::<*mut TaskSlot>() };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| slot.generation.run()));
-    release_freed_memory();
     slot.result = Some(result.unwrap_or_else(|_| {
         Err(Refusal::new(
             Class::Image(ErrorClass::Internal),

@@ -360,7 +360,6 @@ fn advance(r: &mut ngx_http_request_t) -> Next {
 /// timeout, makes the thumbnail without storing it, as `proxy_cache_lock`
 /// does.
 fn wait(r: &mut ngx_http_request_t) -> Next {
-    let log = connection_log(r);
     let Some(ctx) = request_ctx(r) else {
         return Next::Done(SERVER_ERROR);
     };
@@ -379,14 +378,27 @@ fn wait(r: &mut ngx_http_request_t) -> Next {
         ctx.cache_status = Some(CacheStatus::Updating);
         return start_generation(r, false);
     }
-    let delay = ctx
-        .next_wait_ms
-        .min(ctx.lock_timeout - waited as ngx_msec_t)
-        .max(1);
+    let left = ctx.lock_timeout - waited as ngx_msec_t;
+    arm_backoff_timer(r, wait_timer_handler, left)
+}
+
+/// Arms the request's wait event for the next step of a doubling backoff
+/// (5 ms up to 100 ms), never past `left` ms.
+fn arm_backoff_timer(
+    r: &mut ngx_http_request_t,
+    handler: extern "C" fn(*mut ngx_event_t),
+    left: ngx_msec_t,
+) -> Next {
+    let log = connection_log(r);
+    let data = ptr::from_mut(r).cast();
+    let Some(ctx) = request_ctx(r) else {
+        return Next::Done(SERVER_ERROR);
+    };
+    let delay = ctx.next_wait_ms.min(left).max(1);
     ctx.next_wait_ms = (ctx.next_wait_ms * 2).min(LONGEST_WAIT_MS);
     let event = &mut ctx.wait_event;
-    event.handler = Some(wait_timer_handler);
-    event.data = ptr::from_mut(r).cast();
+    event.handler = Some(handler);
+    event.data = data;
     event.log = log;
     // SAFETY: the event lives in the request context until the request ends,
     // and the context's Drop deletes the timer if it is still set then.
@@ -477,18 +489,8 @@ fn wait_for_memory(r: &mut ngx_http_request_t, needed: u64) -> Next {
         );
         return Next::Done(response::service_unavailable(r));
     }
-    let delay = ctx
-        .next_wait_ms
-        .min((ctx.memory_timeout - waited) as ngx_msec_t)
-        .max(1);
-    ctx.next_wait_ms = (ctx.next_wait_ms * 2).min(LONGEST_WAIT_MS);
-    let event = &mut ctx.wait_event;
-    event.handler = Some(memory_timer_handler);
-    event.data = ptr::from_mut(r).cast();
-    event.log = log;
-    // SAFETY: as for the lock wait timer.
-    unsafe { ngx_add_timer(event, delay) };
-    Next::Async
+    let left = (ctx.memory_timeout - waited) as ngx_msec_t;
+    arm_backoff_timer(r, memory_timer_handler, left)
 }
 
 extern "C" fn memory_timer_handler(event: *mut ngx_event_t) {
@@ -638,11 +640,13 @@ fn finish(r: &mut ngx_http_request_t, result: Result<Generated, TaskFailure>) ->
         }
         cache.remove_files(&victims);
     }
+    // Sent once, and the headers copy it into the request pool.
+    let etag = core::mem::take(&mut ctx.etag);
     let meta = Meta {
         content_type: thumbnail.format.mime_type(),
         length: thumbnail.bytes.len() as u64,
         last_modified: ctx.mtime,
-        etag: &ctx.etag.clone(),
+        etag: &etag,
         vary_accept: ctx.negotiated,
     };
     Next::Done(response::send(r, &meta, Body::Memory(&thumbnail.bytes)))
@@ -750,11 +754,13 @@ fn send_cache_file(r: &mut ngx_http_request_t, file: OpenFile, slot: Slot) -> Ne
     let Some(ctx) = request_ctx(r) else {
         return Next::Done(SERVER_ERROR);
     };
+    // Sent once, and the headers copy it into the request pool.
+    let etag = core::mem::take(&mut ctx.etag);
     let meta = Meta {
         content_type: index::content_type_name(slot.content_type).unwrap_or("image/jpeg"),
         length: slot.file_size - slot.body_offset,
         last_modified: ctx.mtime,
-        etag: &ctx.etag.clone(),
+        etag: &etag,
         vary_accept: ctx.negotiated,
     };
     let body = Body::File {

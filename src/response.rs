@@ -112,15 +112,22 @@ fn push_header(r: &mut ngx_http_request_t, key: ngx_str_t, value: ngx_str_t) -> 
     Some(())
 }
 
+impl Meta<'_> {
+    /// A generated body: no validators, nothing negotiated.
+    pub fn generated(content_type: &'static str, length: usize) -> Meta<'static> {
+        Meta {
+            content_type,
+            length: length as u64,
+            last_modified: -1,
+            etag: "",
+            vary_accept: false,
+        }
+    }
+}
+
 /// A short plain-text answer with `status`, for reasons a client can act on.
 pub fn send_text(r: &mut ngx_http_request_t, status: usize, text: &str) -> ngx_int_t {
-    let meta = Meta {
-        content_type: "text/plain",
-        length: text.len() as u64,
-        last_modified: -1,
-        etag: "",
-        vary_accept: false,
-    };
+    let meta = Meta::generated("text/plain", text.len());
     if set_headers(r, &meta).is_none() {
         return SERVER_ERROR;
     }

@@ -89,18 +89,14 @@ pub extern "C" fn status_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     if r.method & (NGX_HTTP_GET | NGX_HTTP_HEAD) as ngx_uint_t == 0 {
         return NGX_HTTP_NOT_ALLOWED as ngx_int_t;
     }
-    let body = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| report(r)));
-    let Ok(body) = body else {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
-    };
-    let meta = Meta {
-        content_type: "application/json",
-        length: body.len() as u64,
-        last_modified: -1,
-        etag: "",
-        vary_accept: false,
-    };
-    response::send(r, &meta, Body::Memory(body.as_bytes()))
+    // No panic may unwind into nginx: the report and the sending both run
+    // inside the guard.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let body = report(r);
+        let meta = Meta::generated("application/json", body.len());
+        response::send(r, &meta, Body::Memory(body.as_bytes()))
+    }))
+    .unwrap_or(NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t)
 }
 
 fn report(r: &ngx_http_request_t) -> String {

@@ -23,10 +23,9 @@ pub struct Resolved {
 
 pub fn resolve(r: &mut ngx_http_request_t, lcf: &LocationConf) -> Result<Resolved, Refusal> {
     let mut job = Job {
-        geometry: Geometry::default(),
         encode: lcf.encode_options(),
         limits: lcf.limits(),
-        adjust: Default::default(),
+        ..Job::default()
     };
     let mut format = lcf.format_choice();
     let from_request = match lcf.filter {

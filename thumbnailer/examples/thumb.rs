@@ -4,9 +4,7 @@
 
 use std::time::Instant;
 
-use thumbnailer::{
-    make_thumbnail, Adjustments, EncodeOptions, Fit, Geometry, Job, Limits, OutputFormat,
-};
+use thumbnailer::{make_thumbnail, Fit, Geometry, Job, OutputFormat};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -27,20 +25,7 @@ fn main() {
         _ => OutputFormat::Original,
     };
     let repeat: usize = args.get(5).and_then(|s| s.parse().ok()).unwrap_or(1).max(1);
-    let job = Job {
-        geometry: Geometry {
-            width,
-            height,
-            fit,
-            ..Geometry::default()
-        },
-        encode: EncodeOptions {
-            format,
-            ..EncodeOptions::default()
-        },
-        limits: Limits::default(),
-        adjust: Adjustments::default(),
-    };
+    let job = Job::sized(width, height, fit, format);
     let mut times = Vec::new();
     let mut last = None;
     for _ in 0..repeat {

@@ -315,7 +315,7 @@ pub(crate) fn decode_shrink(source: &Source, job: &Job, siblings: SiblingSizes<'
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::operation::{EncodeOptions, Fit, Limits, OutputFormat};
+    use crate::operation::{EncodeOptions, Fit, OutputFormat};
     use std::sync::Barrier;
 
     /// A 1024x768 baseline JPEG with detail, made by our own encoder.
@@ -337,20 +337,7 @@ mod tests {
     }
 
     fn job(width: u32) -> Job {
-        Job {
-            geometry: Geometry {
-                width: Some(width),
-                height: None,
-                fit: Fit::Fit,
-                ..Geometry::default()
-            },
-            encode: EncodeOptions {
-                format: OutputFormat::Png,
-                ..EncodeOptions::default()
-            },
-            limits: Limits::default(),
-            adjust: Default::default(),
-        }
+        Job::sized(Some(width), None, Fit::Fit, OutputFormat::Png)
     }
 
     fn id(mtime: i64) -> OriginalId {

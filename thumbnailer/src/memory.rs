@@ -97,20 +97,10 @@ fn is_progressive_jpeg(data: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::operation::{Adjustments, EncodeOptions, Fit, Geometry, Limits};
+    use crate::operation::{Fit, OutputFormat};
 
     fn job(width: u32, height: u32) -> Job {
-        Job {
-            geometry: Geometry {
-                width: Some(width),
-                height: Some(height),
-                fit: Fit::Fit,
-                ..Geometry::default()
-            },
-            encode: EncodeOptions::default(),
-            limits: Limits::default(),
-            adjust: Adjustments::default(),
-        }
+        Job::sized(Some(width), Some(height), Fit::Fit, OutputFormat::Original)
     }
 
     fn png(width: u32, height: u32) -> Vec<u8> {

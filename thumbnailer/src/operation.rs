@@ -195,7 +195,7 @@ impl Default for Limits {
 }
 
 /// One thumbnail request, complete.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Job {
     pub geometry: Geometry,
     pub encode: EncodeOptions,
@@ -205,6 +205,16 @@ pub struct Job {
 }
 
 impl Job {
+    /// A box, a fit and an output format, everything else at its default.
+    pub fn sized(width: Option<u32>, height: Option<u32>, fit: Fit, format: OutputFormat) -> Job {
+        let mut job = Job::default();
+        job.geometry.width = width;
+        job.geometry.height = height;
+        job.geometry.fit = fit;
+        job.encode.format = format;
+        job
+    }
+
     /// Canonical text of everything that changes the output bytes (geometry,
     /// fit, gravity, focal point, format, qualities, interlace, background,
     /// adjustments) — NOT limits. Stable across runs; used in the cache key.
@@ -370,17 +380,7 @@ mod tests {
     }
 
     fn job(w: Option<u32>, h: Option<u32>, fit: Fit) -> Job {
-        Job {
-            geometry: Geometry {
-                width: w,
-                height: h,
-                fit,
-                ..Geometry::default()
-            },
-            encode: EncodeOptions::default(),
-            limits: Limits::default(),
-            adjust: Adjustments::default(),
-        }
+        Job::sized(w, h, fit, OutputFormat::Original)
     }
 
     #[test]

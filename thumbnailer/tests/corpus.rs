@@ -9,8 +9,8 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::{job, shared_dir};
-use thumbnailer::{make_thumbnail, ErrorClass, Fit, OutputFormat, Thumbnail};
+use common::shared_dir;
+use thumbnailer::{make_thumbnail, ErrorClass, Fit, Job, OutputFormat, Thumbnail};
 
 /// Pinned outcome of each `either` file: `Ok` or the error class.
 const EITHER_PINS: &[(&str, Option<ErrorClass>)] = &[
@@ -432,14 +432,14 @@ fn named_as_transposed(path: &str) -> bool {
 fn full_size(input: &[u8]) -> Result<Thumbnail, thumbnailer::Error> {
     make_thumbnail(
         input,
-        &job(Some(65535), Some(65535), Fit::Fit, OutputFormat::Png),
+        &Job::sized(Some(65535), Some(65535), Fit::Fit, OutputFormat::Png),
     )
 }
 
 fn small_crop(input: &[u8]) -> Result<Thumbnail, thumbnailer::Error> {
     make_thumbnail(
         input,
-        &job(Some(64), Some(48), Fit::Crop, OutputFormat::Original),
+        &Job::sized(Some(64), Some(48), Fit::Crop, OutputFormat::Original),
     )
 }
 

@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::{decode_rgba, job, psnr, read_shared, Rgba};
-use thumbnailer::{make_thumbnail, ErrorClass, Fit, ImageFormat, OutputFormat};
+use common::{decode_rgba, psnr, read_shared, Rgba};
+use thumbnailer::{make_thumbnail, ErrorClass, Fit, ImageFormat, Job, OutputFormat};
 
 #[test]
 fn dragonfly_fit_350_is_350x263_jpeg() {
@@ -13,7 +13,7 @@ fn dragonfly_fit_350_is_350x263_jpeg() {
     };
     let t = make_thumbnail(
         &input,
-        &job(Some(350), Some(350), Fit::Fit, OutputFormat::Original),
+        &Job::sized(Some(350), Some(350), Fit::Fit, OutputFormat::Original),
     )
     .unwrap();
     assert_eq!(t.format, ImageFormat::Jpeg);
@@ -34,7 +34,7 @@ fn dragonfly_shrink_on_load_matches_full_decode() {
     };
     let t = make_thumbnail(
         &input,
-        &job(Some(350), Some(350), Fit::Fit, OutputFormat::Png),
+        &Job::sized(Some(350), Some(350), Fit::Fit, OutputFormat::Png),
     )
     .unwrap();
     assert_eq!(t.format, ImageFormat::Png);
@@ -78,7 +78,7 @@ fn dragonfly_crop_is_exactly_the_box() {
     };
     let t = make_thumbnail(
         &input,
-        &job(Some(200), Some(300), Fit::Crop, OutputFormat::Original),
+        &Job::sized(Some(200), Some(300), Fit::Crop, OutputFormat::Original),
     )
     .unwrap();
     assert_eq!((t.width, t.height), (200, 300));
@@ -94,7 +94,7 @@ fn free_side_keeps_aspect() {
     // 2560x3837 -> height 200 gives width round(2560*200/3837) = 133.
     let t = make_thumbnail(
         &input,
-        &job(None, Some(200), Fit::Fit, OutputFormat::Original),
+        &Job::sized(None, Some(200), Fit::Fit, OutputFormat::Original),
     )
     .unwrap();
     assert_eq!((t.width, t.height), (133, 200));
@@ -107,7 +107,7 @@ fn gulp_png_keeps_alpha() {
     };
     let t = make_thumbnail(
         &input,
-        &job(Some(350), Some(350), Fit::Fit, OutputFormat::Original),
+        &Job::sized(Some(350), Some(350), Fit::Fit, OutputFormat::Original),
     )
     .unwrap();
     assert_eq!(t.format, ImageFormat::Png);
@@ -130,7 +130,7 @@ fn gulp_to_jpeg_is_flattened_on_the_background() {
     };
     let t = make_thumbnail(
         &input,
-        &job(Some(100), Some(100), Fit::Fit, OutputFormat::Jpeg),
+        &Job::sized(Some(100), Some(100), Fit::Fit, OutputFormat::Jpeg),
     )
     .unwrap();
     assert_eq!(t.format, ImageFormat::Jpeg);
@@ -143,7 +143,7 @@ fn small_limits_refuse_big_photos_before_decoding() {
     let Some(input) = read_shared("photos/kleiber.jpg") else {
         return;
     };
-    let mut j = job(Some(350), Some(350), Fit::Fit, OutputFormat::Original);
+    let mut j = Job::sized(Some(350), Some(350), Fit::Fit, OutputFormat::Original);
     j.limits.max_pixels = 20_000_000; // kleiber is 6028x3391 = 20.4 Mpx
     let e = make_thumbnail(&input, &j).unwrap_err();
     assert_eq!(e.class(), ErrorClass::TooLarge);
@@ -170,7 +170,7 @@ fn multiscan_optimised_huffman_jpeg_decodes_correctly() {
     // A box larger than the image: no resize, so the decode itself is compared.
     let t = make_thumbnail(
         &input,
-        &job(Some(65535), Some(65535), Fit::Fit, OutputFormat::Png),
+        &Job::sized(Some(65535), Some(65535), Fit::Fit, OutputFormat::Png),
     )
     .unwrap();
     let ours = decode_rgba(&t.bytes);

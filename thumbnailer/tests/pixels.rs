@@ -4,13 +4,17 @@
 
 mod common;
 
-use common::{decode_rgba, job, psnr, read_shared, Rgba};
+use common::{decode_rgba, psnr, read_shared, Rgba};
 use image::ImageEncoder;
-use thumbnailer::{make_thumbnail, Fit, ImageFormat, OutputFormat};
+use thumbnailer::{make_thumbnail, Fit, ImageFormat, Job, OutputFormat};
 
 /// Decoded pixels of the thumbnail `make_thumbnail` makes at `w`x`h`, lossless.
 fn thumb(input: &[u8], w: u32, h: u32) -> Rgba {
-    let t = make_thumbnail(input, &job(Some(w), Some(h), Fit::Fit, OutputFormat::Png)).unwrap();
+    let t = make_thumbnail(
+        input,
+        &Job::sized(Some(w), Some(h), Fit::Fit, OutputFormat::Png),
+    )
+    .unwrap();
     assert_eq!(t.format, ImageFormat::Png);
     decode_rgba(&t.bytes)
 }
@@ -262,7 +266,7 @@ fn metadata_and_trailing_bytes_never_reach_the_output() {
     };
     input.extend_from_slice(b"<html>PAYLOAD-CANARY</html>");
     for format in [OutputFormat::Jpeg, OutputFormat::Png, OutputFormat::Webp] {
-        let t = make_thumbnail(&input, &job(Some(64), Some(64), Fit::Fit, format)).unwrap();
+        let t = make_thumbnail(&input, &Job::sized(Some(64), Some(64), Fit::Fit, format)).unwrap();
         let has = |needle: &[u8]| t.bytes.windows(needle.len()).any(|w| w == needle);
         assert!(!has(b"Exif"), "{format:?} output carries EXIF");
         assert!(

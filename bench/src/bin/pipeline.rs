@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use thumbnailer::{EncodeOptions, Fit, Geometry, Job, Limits};
+use thumbnailer::{Fit, Job, OutputFormat};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -80,21 +80,9 @@ fn one(args: &[String]) -> Result<(), String> {
         Mode::Fit => Fit::Fit,
         Mode::Crop => Fit::Crop,
     };
-    let job = Job {
-        geometry: Geometry {
-            width: Some(size),
-            height: Some(size),
-            fit,
-            // Crop keeps the centre, as vipsthumbnail --smartcrop centre.
-            ..Geometry::default()
-        },
-        encode: EncodeOptions {
-            jpeg_quality: quality,
-            ..EncodeOptions::default()
-        },
-        limits: Limits::default(),
-        adjust: Default::default(),
-    };
+    // Crop keeps the centre, as vipsthumbnail --smartcrop centre.
+    let mut job = Job::sized(Some(size), Some(size), fit, OutputFormat::Original);
+    job.encode.jpeg_quality = quality;
     let start = Instant::now();
     let bytes = std::fs::read(photo).map_err(|e| format!("{photo}: {e}"))?;
     let thumb = thumbnailer::make_thumbnail(&bytes, &job).map_err(|e| format!("{photo}: {e}"))?;

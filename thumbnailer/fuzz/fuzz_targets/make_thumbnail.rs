@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use thumbnailer::{make_thumbnail, EncodeOptions, Fit, Geometry, Job, Limits, OutputFormat};
+use thumbnailer::{make_thumbnail, Fit, Job, Limits, OutputFormat};
 
 fuzz_target!(|data: &[u8]| {
     let Some(&selector) = data.last() else {
@@ -31,24 +31,12 @@ fuzz_target!(|data: &[u8]| {
         2 => OutputFormat::Png,
         _ => OutputFormat::Webp,
     };
-    let job = Job {
-        geometry: Geometry {
-            width,
-            height,
-            fit,
-            ..Geometry::default()
-        },
-        encode: EncodeOptions {
-            format,
-            interlace: selector & 0x20 != 0,
-            ..EncodeOptions::default()
-        },
-        // Small enough that a fuzzer's RSS limit is never the finding.
-        limits: Limits {
-            max_pixels: 4_000_000,
-            max_source_size: 1 << 20,
-        },
-        adjust: Default::default(),
+    let mut job = Job::sized(width, height, fit, format);
+    job.encode.interlace = selector & 0x20 != 0;
+    // Small enough that a fuzzer's RSS limit is never the finding.
+    job.limits = Limits {
+        max_pixels: 4_000_000,
+        max_source_size: 1 << 20,
     };
     let _ = make_thumbnail(image, &job);
 });

@@ -4,9 +4,7 @@
 
 use std::path::PathBuf;
 
-use thumbnailer::{
-    Adjustments, EncodeOptions, Fit, Geometry, ImageFormat, Job, Limits, OutputFormat,
-};
+use thumbnailer::ImageFormat;
 
 /// The shared data directory (`../shared/` from the workspace root), or `None`
 /// with a printed reason when it is absent. Under CI its absence is a failure.
@@ -29,23 +27,6 @@ pub fn read_shared(rel: &str) -> Option<Vec<u8>> {
     let dir = shared_dir()?;
     let path = dir.join(rel);
     Some(std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
-}
-
-pub fn job(width: Option<u32>, height: Option<u32>, fit: Fit, format: OutputFormat) -> Job {
-    Job {
-        geometry: Geometry {
-            width,
-            height,
-            fit,
-            ..Geometry::default()
-        },
-        encode: EncodeOptions {
-            format,
-            ..EncodeOptions::default()
-        },
-        limits: Limits::default(),
-        adjust: Adjustments::default(),
-    }
 }
 
 /// Decoded 8-bit pixels of an encoded image, as RGBA.

@@ -132,6 +132,29 @@ pub fn concurrent(port: u16, requests: &[Request]) -> Vec<io::Result<Response>> 
         .collect()
 }
 
+/// [`concurrent`], where every request must get a complete response.
+pub fn concurrent_complete(port: u16, requests: &[Request]) -> Vec<Response> {
+    concurrent(port, requests)
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| r.unwrap_or_else(|e| panic!("request {i} of {} failed: {e}", requests.len())))
+        .collect()
+}
+
+/// Asserts every response is a 200 with the first one's body.
+pub fn assert_all_ok_and_alike(responses: &[Response]) {
+    let first = &responses[0];
+    for (i, r) in responses.iter().enumerate() {
+        r.assert_status(200);
+        assert!(
+            r.body == first.body,
+            "response {i} differs from response 0 ({} vs {} bytes)",
+            r.body.len(),
+            first.body.len()
+        );
+    }
+}
+
 /// Writes `request` verbatim and reads everything until the server closes.
 pub fn exchange(port: u16, request: &[u8]) -> io::Result<Vec<u8>> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));

@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
@@ -13,40 +13,14 @@ use image_filter_rs_tests::cache::{check_layout, files_under};
 use image_filter_rs_tests::presets::{self, CACHE_DIR, CACHE_LEVELS};
 use image_filter_rs_tests::{http, wait_until, Request, Response};
 
-/// Sends the same GET from `n` threads released together.
-fn concurrent_gets(port: u16, paths: &[String]) -> Vec<Response> {
-    let barrier = Arc::new(Barrier::new(paths.len()));
-    let handles: Vec<_> = paths
-        .iter()
-        .cloned()
-        .map(|path| {
-            let barrier = Arc::clone(&barrier);
-            thread::spawn(move || {
-                barrier.wait();
-                Request::get(&path).send(port)
-            })
-        })
-        .collect();
-    handles
-        .into_iter()
-        .map(|h| h.join().expect("client thread panicked"))
-        .collect()
-}
-
 #[test]
 fn concurrent_requests_for_one_thumbnail_agree_and_store_one_file() {
     let nginx = presets::standard().worker_processes(2).start();
-    let paths = vec!["/thumb/seeding.jpg".to_string(); 8];
-    let responses = concurrent_gets(nginx.port(), &paths);
+    let requests = vec![Request::get("/thumb/seeding.jpg"); 8];
+    let responses = http::concurrent_complete(nginx.port(), &requests);
+    http::assert_all_ok_and_alike(&responses);
     let first = &responses[0];
     for (i, r) in responses.iter().enumerate() {
-        r.assert_status(200);
-        assert!(
-            r.body == first.body,
-            "response {i} differs from response 0 ({} vs {} bytes)",
-            r.body.len(),
-            first.body.len()
-        );
         assert_eq!(r.header("ETag"), first.header("ETag"), "response {i}");
     }
     let statuses: Vec<&str> = responses.iter().filter_map(|r| r.cache_status()).collect();
@@ -90,11 +64,15 @@ fn concurrent_requests_for_one_thumbnail_agree_and_store_one_file() {
 #[test]
 fn concurrent_requests_for_many_thumbnails_leave_no_temporary_files() {
     let nginx = presets::standard().worker_processes(2).start();
-    let paths: Vec<String> = ["thumb", "crop"]
+    let paths: Vec<Request> = ["thumb", "crop"]
         .iter()
-        .flat_map(|loc| presets::SAMPLES.iter().map(move |n| format!("/{loc}/{n}")))
+        .flat_map(|loc| {
+            presets::SAMPLES
+                .iter()
+                .map(move |n| Request::get(&format!("/{loc}/{n}")))
+        })
         .collect();
-    for r in concurrent_gets(nginx.port(), &paths) {
+    for r in http::concurrent_complete(nginx.port(), &paths) {
         r.assert_status(200);
     }
     let files = wait_until(

@@ -20,7 +20,7 @@ use image_filter_rs_tests::cache::{cache_entries, temp_files};
 use image_filter_rs_tests::images::{self, decode};
 use image_filter_rs_tests::presets::{thumb_location, STATUS_LOCATION, STATUS_PATH};
 use image_filter_rs_tests::status;
-use image_filter_rs_tests::{http, procfs, wait_until, Nginx, Request, Response};
+use image_filter_rs_tests::{http, procfs, wait_until, Builder, Nginx, Request, Response};
 
 /// Opens a connection, sends a GET for `path`, and waits until nginx has
 /// read it (so it is in the handler, not in a socket buffer). Returns the
@@ -41,6 +41,20 @@ fn send_and_wait_until_read(nginx: &Nginx, path: &str) -> TcpStream {
     stream
 }
 
+/// Cached 350x350 thumbnails on `/slow/` whose generation first sleeps 2 s
+/// in the pool, so a test can act while one is in flight.
+fn slow_cached_thumbs() -> Builder {
+    Nginx::builder()
+        .http("image_filter_rs_cache_path @PREFIX@/cache keys_zone=thumbs:1m levels=1:2;")
+        .server(&thumb_location(
+            "/slow/",
+            "",
+            "350x350",
+            Some("thumbs"),
+            "image_filter_rs_debug_delay 2s;",
+        ))
+}
+
 fn read_response(mut stream: TcpStream, what: &str) -> Response {
     let mut raw = Vec::new();
     stream
@@ -51,15 +65,7 @@ fn read_response(mut stream: TcpStream, what: &str) -> Response {
 
 #[test]
 fn a_client_leaving_mid_generation_still_gets_the_thumbnail_cached() {
-    let nginx = Nginx::builder()
-        .http("image_filter_rs_cache_path @PREFIX@/cache keys_zone=thumbs:1m levels=1:2;")
-        .server(&thumb_location(
-            "/slow/",
-            "",
-            "350x350",
-            Some("thumbs"),
-            "image_filter_rs_debug_delay 2s;",
-        ))
+    let nginx = slow_cached_thumbs()
         .server(STATUS_LOCATION)
         .sample_media(&["wine.jpg", "sunset.jpg"])
         .worker_processes(2)
@@ -372,15 +378,7 @@ fn pool_threads_make_thumbnails_at_a_lower_priority_than_the_event_loop() {
 fn graceful_stop_waits_for_a_thumbnail_in_flight() {
     // The generation sleeps 2 s in the pool when SIGQUIT arrives: the
     // worker must stay until it is done and the answer is sent.
-    let nginx = Nginx::builder()
-        .http("image_filter_rs_cache_path @PREFIX@/cache keys_zone=thumbs:1m levels=1:2;")
-        .server(&thumb_location(
-            "/slow/",
-            "",
-            "350x350",
-            Some("thumbs"),
-            "image_filter_rs_debug_delay 2s;",
-        ))
+    let nginx = slow_cached_thumbs()
         .sample_media(&["wine.jpg"])
         .worker_processes(2)
         .start();

@@ -29,11 +29,10 @@ fn burst(nginx: &Nginx) -> Vec<String> {
         .map(|w| Request::get(&format!("/srcset/seeding.jpg?w={w}")))
         .collect();
     let source = file_dims(&nginx.media_dir().join("seeding.jpg"));
-    for (response, &w) in http::concurrent(nginx.port(), &requests)
-        .into_iter()
+    for (response, &w) in http::concurrent_complete(nginx.port(), &requests)
+        .iter()
         .zip(&WIDTHS)
     {
-        let response = response.expect("a complete response");
         response.assert_status(200);
         let thumb = decode(&response.body);
         assert_fit(&format!("w={w}"), thumb.dims(), source, Some(w), None);

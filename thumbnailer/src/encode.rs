@@ -200,6 +200,7 @@ fn encode_webp(bitmap: Bitmap, options: &EncodeOptions) -> Result<Vec<u8>, Error
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_data::corpus_file;
 
     #[test]
     fn original_format_table() {
@@ -472,24 +473,6 @@ mod tests {
         assert_eq!(decode_png(&grey).0, png::ColorType::Grayscale);
         let jpeg = encode_with_source(flat_shapes(40, 30), ImageFormat::Jpeg, &opts, true).unwrap();
         assert_eq!(ImageFormat::sniff(&jpeg), Some(ImageFormat::Jpeg));
-    }
-
-    /// A file of the shared corpus (`../shared/corpus/` beside the workspace),
-    /// as `tests/common` finds it: `None`, with a note, when the shared data
-    /// is absent, and a failure instead when `CI` is set.
-    fn corpus_file(rel: &str) -> Option<Vec<u8>> {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
-        if !dir.join("MANIFEST.tsv").is_file() {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "shared test data not found at {} (required when CI is set)",
-                dir.display()
-            );
-            eprintln!("SKIPPED: shared test data not found at {}", dir.display());
-            return None;
-        }
-        let path = dir.join(rel);
-        Some(std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
     }
 
     /// The first frame of a corpus palette file, as the decoder hands it on.

@@ -22,6 +22,8 @@ mod resize;
 pub mod signature;
 pub mod sniff;
 pub mod store;
+#[cfg(test)]
+mod test_data;
 mod tiff_ifd;
 
 pub use error::{Error, ErrorClass};

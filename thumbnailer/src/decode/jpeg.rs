@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use turbojpeg::{Colorspace, Decompressor, Image, PixelFormat, ScalingFactor};
 
 use crate::bitmap::{Bitmap, Layout};
+use crate::decode::jpeg_scans::{self, Frame, FrameComponent};
 use crate::decode::{Decoded, Header, SourceColour};
 use crate::error::Error;
 use crate::orient::{exif_orientation, Orientation};
@@ -31,6 +32,10 @@ pub(crate) struct JpegInfo {
     /// The Adobe APP14 segment was present: Photoshop-style CMYK is stored
     /// inverted.
     pub adobe: bool,
+    /// The frame is progressive with Huffman coding (SOF2).
+    progressive_huffman: bool,
+    /// The frame's components and their sampling factors.
+    frame_components: Vec<FrameComponent>,
     /// Byte ranges of the header segments the decoder needs (tables, frame,
     /// restart interval, JFIF/Adobe), in order.
     keep: Vec<(usize, usize)>,
@@ -98,6 +103,8 @@ pub(crate) fn scan_markers(data: &[u8]) -> Result<JpegInfo, Error> {
                 info.height = u32::from(u16::from_be_bytes([payload[1], payload[2]]));
                 info.width = u32::from(u16::from_be_bytes([payload[3], payload[4]]));
                 info.components = payload[5];
+                info.progressive_huffman = marker == 0xC2;
+                info.components_from(&payload[6..]);
                 seen_sof = true;
             }
             0xE1 if info.orientation.is_none() => {
@@ -134,6 +141,27 @@ pub(crate) fn scan_markers(data: &[u8]) -> Result<JpegInfo, Error> {
         );
     }
     Ok(info)
+}
+
+impl JpegInfo {
+    /// Reads the component specifications of a frame header; a short list
+    /// leaves the components empty, which only turns off the AC-scan rewrite
+    /// (the decoder judges the header itself).
+    fn components_from(&mut self, specs: &[u8]) {
+        let count = usize::from(self.components);
+        if specs.len() < 3 * count {
+            return;
+        }
+        self.frame_components = specs
+            .chunks_exact(3)
+            .take(count)
+            .map(|s| FrameComponent {
+                id: s[0],
+                h: s[1] >> 4,
+                v: s[1] & 0x0F,
+            })
+            .collect();
+    }
 }
 
 /// The stream the decoder sees: SOI, the kept header segments, then the scans
@@ -202,7 +230,14 @@ fn is_harmless_warning(e: &turbojpeg::Error) -> bool {
 
 /// Decodes at `1/shrink` scale (shrink is 1, 2, 4 or 8).
 pub(crate) fn decode(data: &[u8], shrink: u32) -> Result<Decoded, Error> {
+    decode_at(data, shrink, true)
+}
+
+/// `skip_unread_scans` is off only for tests comparing against the decode of
+/// the whole stream.
+fn decode_at(data: &[u8], shrink: u32, skip_unread_scans: bool) -> Result<Decoded, Error> {
     let info = scan_markers(data)?;
+    let complete = data.ends_with(&[0xFF, 0xD9]);
     let stream = decoder_stream(data, &info);
     let data: &[u8] = &stream;
     let mut decompressor =
@@ -217,6 +252,19 @@ pub(crate) fn decode(data: &[u8], shrink: u32) -> Result<Decoded, Error> {
     } else {
         shrink.clamp(1, 8)
     };
+    // At 1/8 the AC scans of a progressive file are mostly dead weight.
+    // Only a complete file is rewritten: a truncated one keeps its refusal.
+    let trimmed = (skip_unread_scans && shrink == 8 && info.progressive_huffman && complete)
+        .then(|| {
+            let frame = Frame {
+                width: info.width,
+                height: info.height,
+                components: &info.frame_components,
+            };
+            jpeg_scans::without_unused_ac_scans(data, &frame, MAX_SCANS)
+        })
+        .flatten();
+    let data: &[u8] = trimmed.as_deref().unwrap_or(data);
     let factor = ScalingFactor::new(1, shrink as usize);
     decompressor
         .set_scaling_factor(factor)
@@ -260,6 +308,117 @@ pub(crate) fn decode(data: &[u8], shrink: u32) -> Result<Decoded, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_data::corpus_dir;
+    use turbojpeg::{Compressor, Subsamp};
+
+    /// A progressive JPEG of a detailed RGB pattern.
+    fn progressive(width: usize, height: usize, subsamp: Subsamp, gray: bool) -> Vec<u8> {
+        let pixels: Vec<u8> = (0..width * height)
+            .flat_map(|i| {
+                let (x, y) = (i % width, i / width);
+                [
+                    (x * 7 + y * 3) as u8,
+                    ((x ^ y) * 5) as u8,
+                    ((x * y) / 3 + (y % 11) * 20) as u8,
+                ]
+            })
+            .collect();
+        let mut compressor = Compressor::new().unwrap();
+        compressor.set_progressive(true).unwrap();
+        compressor.set_quality(92).unwrap();
+        compressor
+            .set_subsamp(if gray { Subsamp::Gray } else { subsamp })
+            .unwrap();
+        let image = Image {
+            pixels: pixels.as_slice(),
+            width,
+            pitch: width * 3,
+            height,
+            format: PixelFormat::RGB,
+        };
+        compressor.compress_to_vec(image).unwrap()
+    }
+
+    /// Whether a 1/8 decode of `data` leaves scans out.
+    fn skips_scans(data: &[u8]) -> bool {
+        let Ok(info) = scan_markers(data) else {
+            return false;
+        };
+        let frame = Frame {
+            width: info.width,
+            height: info.height,
+            components: &info.frame_components,
+        };
+        let stream = decoder_stream(data, &info);
+        info.progressive_huffman
+            && data.ends_with(&[0xFF, 0xD9])
+            && jpeg_scans::without_unused_ac_scans(&stream, &frame, MAX_SCANS).is_some()
+    }
+
+    fn same_pixels(data: &[u8], what: &str) -> bool {
+        let fast = decode_at(data, 8, true);
+        let whole = decode_at(data, 8, false);
+        match (fast, whole) {
+            (Ok(fast), Ok(whole)) => {
+                assert_eq!(fast.bitmap, whole.bitmap, "{what}: pixels differ");
+                true
+            }
+            (Err(fast), Err(whole)) => {
+                assert_eq!(fast.to_string(), whole.to_string(), "{what}");
+                false
+            }
+            (fast, whole) => panic!("{what}: {:?} against {:?}", fast.err(), whole.err()),
+        }
+    }
+
+    #[test]
+    fn eighth_scale_progressive_decode_skips_luma_ac_with_identical_pixels() {
+        for (subsamp, gray) in [
+            (Subsamp::Sub2x2, false),
+            (Subsamp::Sub2x1, false),
+            (Subsamp::Sub1x2, false),
+            (Subsamp::None, false),
+            (Subsamp::None, true),
+        ] {
+            let data = progressive(203, 157, subsamp, gray);
+            assert!(skips_scans(&data), "{subsamp:?}");
+            assert!(same_pixels(&data, &format!("{subsamp:?} gray={gray}")));
+        }
+    }
+
+    /// Every JPEG of the shared corpus, valid or hostile, and of the shared
+    /// photos decodes at 1/8 to the same pixels, or fails the same way, with
+    /// and without the skip.
+    #[test]
+    fn corpus_jpegs_decode_alike_with_and_without_skipped_scans() {
+        let Some(dir) = corpus_dir() else { return };
+        let (mut checked, mut skipping) = (0, 0);
+        let mut dirs = vec![dir.join("../photos"), dir];
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                let data = std::fs::read(&path).unwrap();
+                // Bombs are for the limits, which come before any decode.
+                let plausible = read_header(&data)
+                    .is_ok_and(|h| u64::from(h.width) * u64::from(h.height) < 50_000_000);
+                if data.starts_with(&[0xFF, 0xD8]) && plausible {
+                    let decoded = same_pixels(&data, &path.display().to_string());
+                    checked += 1;
+                    skipping += usize::from(decoded && skips_scans(&data));
+                }
+            }
+        }
+        assert!(checked > 20, "only {checked} corpus JPEGs found");
+        assert!(skipping >= 4, "only {skipping} decoded with scans left out");
+        eprintln!("{checked} corpus JPEGs alike, {skipping} of them with scans left out");
+    }
 
     fn segment(marker: u8, payload: &[u8]) -> Vec<u8> {
         let mut v = vec![0xFF, marker];

@@ -4,6 +4,7 @@
 mod gif;
 mod image_rs;
 pub(crate) mod jpeg;
+mod jpeg_scans;
 mod png;
 mod tiff;
 mod webp;

@@ -237,7 +237,7 @@ pub(crate) fn decode(data: &[u8], shrink: u32) -> Result<Decoded, Error> {
 /// the whole stream.
 fn decode_at(data: &[u8], shrink: u32, skip_unread_scans: bool) -> Result<Decoded, Error> {
     let info = scan_markers(data)?;
-    let complete = data.ends_with(&[0xFF, 0xD9]);
+    let appended_eoi = !data.ends_with(&[0xFF, 0xD9]);
     let stream = decoder_stream(data, &info);
     let data: &[u8] = &stream;
     let mut decompressor =
@@ -253,15 +253,15 @@ fn decode_at(data: &[u8], shrink: u32, skip_unread_scans: bool) -> Result<Decode
         shrink.clamp(1, 8)
     };
     // At 1/8 the AC scans of a progressive file are mostly dead weight.
-    // Only a complete file is rewritten: a truncated one keeps its refusal.
-    let trimmed = (skip_unread_scans && shrink == 8 && info.progressive_huffman && complete)
+    // A truncated file is not rewritten: it keeps its refusal.
+    let trimmed = (skip_unread_scans && shrink == 8 && info.progressive_huffman)
         .then(|| {
             let frame = Frame {
                 width: info.width,
                 height: info.height,
                 components: &info.frame_components,
             };
-            jpeg_scans::without_unused_ac_scans(data, &frame, MAX_SCANS)
+            jpeg_scans::without_unused_ac_scans(data, appended_eoi, &frame, MAX_SCANS)
         })
         .flatten();
     let data: &[u8] = trimmed.as_deref().unwrap_or(data);
@@ -350,9 +350,10 @@ mod tests {
             components: &info.frame_components,
         };
         let stream = decoder_stream(data, &info);
+        let appended_eoi = !data.ends_with(&[0xFF, 0xD9]);
         info.progressive_huffman
-            && data.ends_with(&[0xFF, 0xD9])
-            && jpeg_scans::without_unused_ac_scans(&stream, &frame, MAX_SCANS).is_some()
+            && jpeg_scans::without_unused_ac_scans(&stream, appended_eoi, &frame, MAX_SCANS)
+                .is_some()
     }
 
     fn same_pixels(data: &[u8], what: &str) -> bool {
@@ -380,9 +381,17 @@ mod tests {
             (Subsamp::None, false),
             (Subsamp::None, true),
         ] {
-            let data = progressive(203, 157, subsamp, gray);
+            let mut data = progressive(203, 157, subsamp, gray);
             assert!(skips_scans(&data), "{subsamp:?}");
             assert!(same_pixels(&data, &format!("{subsamp:?} gray={gray}")));
+            // Bytes after the end (a camera's appended video, say) change
+            // nothing.
+            data.extend_from_slice(b"appended");
+            assert!(skips_scans(&data), "{subsamp:?} with a trailer");
+            assert!(same_pixels(
+                &data,
+                &format!("{subsamp:?} gray={gray} trailer")
+            ));
         }
     }
 

@@ -38,10 +38,12 @@ const MAX_EOB_RUN: u32 = (1 << 15) - 1;
 
 /// The stream without the AC scans a 1/8-scale decode ignores, ending in one
 /// synthetic empty AC scan per affected component. `None` when there is
-/// nothing to drop, the stream ends without EOI, it has more than
-/// `max_scans` scans, or its structure is anything but plain.
+/// nothing to drop, the file was truncated (its only EOI is the one the caller
+/// appended, `appended_eoi`), it has more than `max_scans` scans, or its
+/// structure is anything but plain.
 pub(crate) fn without_unused_ac_scans(
     stream: &[u8],
+    appended_eoi: bool,
     frame: &Frame<'_>,
     max_scans: u32,
 ) -> Option<Vec<u8>> {
@@ -71,6 +73,9 @@ pub(crate) fn without_unused_ac_scans(
         let marker = *stream.get(pos)?;
         pos += 1;
         if marker == 0xD9 {
+            if appended_eoi && pos == stream.len() {
+                return None;
+            }
             break;
         }
         // Stand-alone markers outside entropy data, a second frame or a DNL
@@ -318,26 +323,32 @@ mod tests {
         let truncated = [
             0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x08, 1, 1, 0x00, 1, 63, 0, 0x12, 0x34,
         ];
-        assert!(without_unused_ac_scans(&truncated, &frame, 100).is_none());
+        assert!(without_unused_ac_scans(&truncated, false, &frame, 100).is_none());
         // Nothing to drop: a DC scan only.
         let dc_only = [
             0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x08, 1, 1, 0x00, 0, 0, 0, 0x12, 0xFF, 0xD9,
         ];
-        assert!(without_unused_ac_scans(&dc_only, &frame, 100).is_none());
+        assert!(without_unused_ac_scans(&dc_only, false, &frame, 100).is_none());
         // An AC scan is dropped and replaced.
         let with_ac = [
             0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x08, 1, 1, 0x00, 0, 0, 0, 0x12, 0xFF, 0xDA, 0x00, 0x08,
             1, 1, 0x00, 1, 63, 0, 0x34, 0xFF, 0x00, 0xFF, 0xD9,
         ];
-        let out = without_unused_ac_scans(&with_ac, &frame, 100).unwrap();
+        let out = without_unused_ac_scans(&with_ac, false, &frame, 100).unwrap();
         assert!(out.starts_with(&with_ac[..13]), "the DC scan is kept");
         assert!(
             !out.windows(2).any(|w| w == [0x34, 0xFF]),
             "the AC data is gone"
         );
         assert!(
-            without_unused_ac_scans(&with_ac, &frame, 1).is_none(),
+            without_unused_ac_scans(&with_ac, false, &frame, 1).is_none(),
             "scan limit"
         );
+        // The same stream whose EOI the caller appended: truncated.
+        assert!(without_unused_ac_scans(&with_ac, true, &frame, 100).is_none());
+        // Its own EOI followed by trailing bytes is complete.
+        let mut trailing = with_ac.to_vec();
+        trailing.extend_from_slice(b"trailer\xFF\xD9");
+        assert!(without_unused_ac_scans(&trailing, true, &frame, 100).is_some());
     }
 }

@@ -44,6 +44,8 @@ pub struct MainConf {
     pub budget: Option<Box<MemoryBudget>>,
     /// `image_filter_rs_decode_cache`: bytes; 0 is `off`.
     pub decode_cache: Option<u64>,
+    /// `image_filter_rs_concurrency`: generation slots; 0 is `off`.
+    pub concurrency: Option<u32>,
 }
 
 /// Decoded originals each worker keeps for sibling sizes.
@@ -68,7 +70,7 @@ impl MainConf {
 pub fn init_main(cf: &mut ngx_conf_t, mcf: &mut MainConf) -> *mut c_char {
     guarded(|| {
         let limit = mcf.memory_limit.unwrap_or(crate::memory::DEFAULT_BUDGET);
-        match MemoryBudget::configure(cf, limit) {
+        match MemoryBudget::configure(cf, limit, mcf.concurrency.unwrap_or(0)) {
             Ok(budget) => {
                 mcf.budget = Some(budget);
                 NGX_CONF_OK
@@ -234,7 +236,7 @@ impl LocationConf {
     }
 }
 
-pub static mut COMMANDS: [ngx_command_t; 22] = [
+pub static mut COMMANDS: [ngx_command_t; 23] = [
     ngx_command_t {
         name: ngx_string!("image_filter_rs"),
         type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE12)
@@ -355,6 +357,14 @@ pub static mut COMMANDS: [ngx_command_t; 22] = [
         name: ngx_string!("image_filter_rs_memory"),
         type_: (NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1) as ngx_uint_t,
         set: Some(cmd_memory),
+        conf: NGX_HTTP_MAIN_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
+    ngx_command_t {
+        name: ngx_string!("image_filter_rs_concurrency"),
+        type_: (NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1) as ngx_uint_t,
+        set: Some(cmd_concurrency),
         conf: NGX_HTTP_MAIN_CONF_OFFSET,
         offset: 0,
         post: ptr::null_mut(),
@@ -795,6 +805,24 @@ directive_handler!(cmd_decode_cache, MainConf, |d, mcf| || {
     match bytes {
         Some(bytes) => {
             mcf.decode_cache = Some(bytes);
+            NGX_CONF_OK
+        }
+        None => d.invalid(&value),
+    }
+});
+
+directive_handler!(cmd_concurrency, MainConf, |d, mcf| || {
+    if mcf.concurrency.is_some() {
+        return DUPLICATE;
+    }
+    let value = d.args[0];
+    let slots = match value.as_bytes() {
+        b"off" => Some(0),
+        digits => parse_decimal(digits).filter(|&n| n > 0),
+    };
+    match slots {
+        Some(slots) => {
+            mcf.concurrency = Some(slots);
             NGX_CONF_OK
         }
         None => d.invalid(&value),

@@ -44,6 +44,9 @@ const SERVER_ERROR: ngx_int_t = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
 /// finishes, long enough that fifty waiters cost nothing.
 const FIRST_WAIT_MS: ngx_msec_t = 5;
 const LONGEST_WAIT_MS: ngx_msec_t = 100;
+/// The longest a pool thread sleeps for a generation slot before handing the
+/// wait back to the event loop's timer.
+const LONGEST_SLOT_WAIT_MS: u64 = 1000;
 
 /// What a step of the handler did.
 pub enum Next {
@@ -80,6 +83,8 @@ pub struct RequestCtx {
     budget: Option<BudgetHandle>,
     memory_timeout: u64,
     memory_wait_started_ms: Option<u64>,
+    /// How long the last posted task could wait in its thread for a slot.
+    slot_wait_ms: u64,
     wait_event: ngx_event_t,
 }
 
@@ -254,6 +259,7 @@ fn handle(r: &mut ngx_http_request_t) -> Next {
         budget: mcf_budget,
         memory_timeout: mcf_memory_timeout,
         memory_wait_started_ms: None,
+        slot_wait_ms: 0,
         // SAFETY: an all-zero event is nginx's idle event.
         wait_event: unsafe { core::mem::zeroed() },
     };
@@ -437,11 +443,25 @@ fn start_generation(r: &mut ngx_http_request_t, store: bool) -> Next {
     let Some(ctx) = request_ctx(r) else {
         return Next::Done(SERVER_ERROR);
     };
+    // Likewise only a pool thread may sleep for a generation slot, for what
+    // is left of the wait, a second at a time.
+    ctx.slot_wait_ms = match ctx.thread_pool {
+        Some(_) => {
+            let waited = ctx
+                .memory_wait_started_ms
+                .map_or(0, |started| wall_clock_ms().saturating_sub(started));
+            ctx.memory_timeout
+                .saturating_sub(waited)
+                .min(LONGEST_SLOT_WAIT_MS)
+        }
+        None => 0,
+    };
     let mut generation = GenerateTask {
         original: PathBuf::from(OsStr::from_bytes(&ctx.path)),
         job: ctx.job,
         store: target,
         budget: ctx.budget.map(|b| (b, current_pid())),
+        slot_wait: std::time::Duration::from_millis(ctx.slot_wait_ms),
         debug_delay: std::time::Duration::from_millis(ctx.debug_delay as u64),
         shared_decode,
     };
@@ -467,13 +487,31 @@ fn start_generation(r: &mut ngx_http_request_t, store: bool) -> Next {
 
 /// Tries the generation again once memory may have been released, or gives
 /// up with 503 past `image_filter_rs_memory_timeout`.
-fn wait_for_memory(r: &mut ngx_http_request_t, needed: u64) -> Next {
+/// What a generation found taken.
+#[derive(Clone, Copy)]
+enum Room {
+    /// Its bytes of the memory budget.
+    Memory(u64),
+    /// A generation slot.
+    Slot,
+}
+
+/// Waits for memory or a slot, from the first refusal on, up to
+/// `image_filter_rs_memory_timeout` in all, then answers 503.
+fn wait_for_room(r: &mut ngx_http_request_t, room: Room) -> Next {
     let log = connection_log(r);
     let Some(ctx) = request_ctx(r) else {
         return Next::Done(SERVER_ERROR);
     };
     let now = wall_clock_ms();
-    let started = *ctx.memory_wait_started_ms.get_or_insert(now);
+    // A slot refusal from a pool thread comes after the thread waited.
+    let waited_in_thread = match room {
+        Room::Slot => ctx.slot_wait_ms,
+        Room::Memory(_) => 0,
+    };
+    let started = *ctx
+        .memory_wait_started_ms
+        .get_or_insert(now.saturating_sub(waited_in_thread));
     let waited = now.saturating_sub(started);
     if waited >= ctx.memory_timeout {
         ctx.release_claim();
@@ -481,11 +519,18 @@ fn wait_for_memory(r: &mut ngx_http_request_t, needed: u64) -> Next {
             log,
             NGX_LOG_ERR,
             0,
-            &format!(
-                "image_filter_rs: \"{}\": no memory for a {needed}-byte job within {} ms, answered 503",
-                String::from_utf8_lossy(&ctx.path),
-                ctx.memory_timeout
-            ),
+            &match room {
+                Room::Memory(needed) => format!(
+                    "image_filter_rs: \"{}\": no memory for a {needed}-byte job within {} ms, answered 503",
+                    String::from_utf8_lossy(&ctx.path),
+                    ctx.memory_timeout
+                ),
+                Room::Slot => format!(
+                    "image_filter_rs: \"{}\": no image_filter_rs_concurrency slot came free within {} ms, answered 503",
+                    String::from_utf8_lossy(&ctx.path),
+                    ctx.memory_timeout
+                ),
+            },
         );
         return Next::Done(response::service_unavailable(r));
     }
@@ -574,7 +619,8 @@ fn finish(r: &mut ngx_http_request_t, result: Result<Generated, TaskFailure>) ->
     };
     let generated = match result {
         Ok(generated) => generated,
-        Err(TaskFailure::NoMemory { needed }) => return wait_for_memory(r, needed),
+        Err(TaskFailure::NoMemory { needed }) => return wait_for_room(r, Room::Memory(needed)),
+        Err(TaskFailure::NoSlot) => return wait_for_room(r, Room::Slot),
         Err(TaskFailure::Refused(refusal)) => {
             ctx.release_claim();
             if let Some(index) = ctx.cache.and_then(CachePath::index) {

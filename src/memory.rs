@@ -1,16 +1,20 @@
-//! The memory budget shared by all workers (`image_filter_rs_memory`): each
-//! generation reserves its estimated peak before decoding and gives it back
-//! when done, so a burst of large originals waits instead of exhausting
-//! memory.
+//! What all workers share to bound generation: the memory budget
+//! (`image_filter_rs_memory`), from which each generation reserves its
+//! estimated peak before decoding, so a burst of large originals waits
+//! instead of exhausting memory; and the generation slots
+//! (`image_filter_rs_concurrency`), which bound how many generations run at
+//! once on the whole machine, so that some CPU stays free for the event loops.
 //!
-//! The budget is a few atomics in a small shared zone, touched by pool
-//! threads without a lock. Reservations are also counted per process, so
-//! that what a worker killed mid-generation held is taken back by the next
-//! process that finds the budget short, instead of leaking for good.
+//! Both are a few atomics in a small shared zone, touched by pool threads
+//! without a lock; a pool thread waiting for a slot sleeps on a futex in the
+//! zone. Reservations and slots are also counted per process, so that what
+//! a worker killed mid-generation held is taken back by the next process
+//! that finds the budget short, instead of leaking for good.
 
 use core::ffi::{c_char, c_void};
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use ngx::core::{Status, NGX_CONF_ERROR};
 use ngx::ffi::{
@@ -25,7 +29,7 @@ use crate::ImageFilterRsModule;
 pub const DEFAULT_BUDGET: u64 = 256 * 1024 * 1024;
 pub const DEFAULT_TIMEOUT_MS: u64 = 5000;
 
-const MAGIC: u64 = u64::from_le_bytes(*b"IFRSMEM1");
+const MAGIC: u64 = u64::from_le_bytes(*b"IFRSMEM2");
 /// Processes that can hold reservations at once; more workers than this
 /// share the last slots' accounting, which only delays reclaiming.
 const HOLDERS: usize = 128;
@@ -33,6 +37,7 @@ const HOLDERS: usize = 128;
 #[repr(C)]
 struct Holder {
     pid: AtomicI32,
+    slots: AtomicU32,
     bytes: AtomicU64,
 }
 
@@ -41,12 +46,21 @@ pub struct Budget {
     magic: u64,
     limit: AtomicU64,
     reserved: AtomicU64,
+    /// `image_filter_rs_concurrency`; 0 is no limit.
+    slot_limit: AtomicU32,
+    /// Slots taken; the futex word waiting threads sleep on.
+    slots_taken: AtomicU32,
+    /// Threads asleep on `slots_taken`, so that a release without waiters
+    /// makes no system call.
+    slot_waiters: AtomicU32,
     holders: [Holder; HOLDERS],
 }
 
 /// The configured budget and, once nginx mapped it, its shared state.
 pub struct MemoryBudget {
     pub limit: u64,
+    /// Generation slots; 0 is no limit.
+    pub concurrency: u32,
     zone: *mut ngx_shm_zone_t,
 }
 
@@ -74,6 +88,24 @@ impl Drop for Reservation {
             .bytes
             .fetch_sub(self.bytes, Ordering::AcqRel);
         self.budget.reserved.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+/// One of the `image_filter_rs_concurrency` slots, held for a generation;
+/// released when dropped. Without a limit it holds nothing.
+pub struct Slot {
+    taken: Option<(&'static Budget, usize)>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some((budget, holder)) = self.taken {
+            budget.holders[holder].slots.fetch_sub(1, Ordering::AcqRel);
+            budget.slots_taken.fetch_sub(1, Ordering::AcqRel);
+            if budget.slot_waiters.load(Ordering::Acquire) > 0 {
+                futex_wake(&budget.slots_taken, 1);
+            }
+        }
     }
 }
 
@@ -126,6 +158,86 @@ impl BudgetHandle {
     pub fn reserved(self) -> u64 {
         self.0.reserved.load(Ordering::Acquire)
     }
+
+    /// A generation slot, waiting up to `wait` for one to come free (a pool
+    /// thread sleeps; the event loop passes zero and only tries). `None`
+    /// when all slots stayed taken.
+    pub fn take_slot(self, pid: i32, wait: Duration) -> Option<Slot> {
+        let budget = self.0;
+        let deadline = Instant::now() + wait;
+        let mut reclaimed = false;
+        loop {
+            let limit = budget.slot_limit.load(Ordering::Acquire);
+            if limit == 0 {
+                return Some(Slot { taken: None });
+            }
+            let taken = budget.slots_taken.load(Ordering::Acquire);
+            if taken < limit {
+                if budget
+                    .slots_taken
+                    .compare_exchange(taken, taken + 1, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    let holder = holder_slot(budget, pid);
+                    budget.holders[holder].slots.fetch_add(1, Ordering::AcqRel);
+                    return Some(Slot {
+                        taken: Some((budget, holder)),
+                    });
+                }
+                continue;
+            }
+            if !reclaimed {
+                reclaim_dead(budget);
+                reclaimed = true;
+                continue;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            budget.slot_waiters.fetch_add(1, Ordering::AcqRel);
+            futex_wait(&budget.slots_taken, taken, left);
+            budget.slot_waiters.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Sleeps while `word` still holds `expected`, at most `timeout`. The zone
+/// is shared between processes, so the futex is not a private one.
+fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
+    let timeout = libc::timespec {
+        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_nsec: libc::c_long::from(timeout.subsec_nanos()),
+    };
+    // SAFETY: `word` is a live 32-bit atomic in the shared zone; the kernel
+    // only reads it and the timeout. Any error (a changed word, a signal,
+    // the timeout) just returns to the caller's loop.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            &timeout,
+            ptr::null::<u32>(),
+            0,
+        );
+    }
+}
+
+fn futex_wake(word: &AtomicU32, count: i32) {
+    // SAFETY: as for futex_wait; waking takes no memory but the address.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE,
+            count,
+            ptr::null::<libc::timespec>(),
+            ptr::null::<u32>(),
+            0,
+        );
+    }
 }
 
 /// This process's accounting slot: its own, a free one, or the last one.
@@ -156,6 +268,11 @@ fn reclaim_dead(budget: &Budget) {
         }
         let held = holder.bytes.swap(0, Ordering::AcqRel);
         budget.reserved.fetch_sub(held, Ordering::AcqRel);
+        let slots = holder.slots.swap(0, Ordering::AcqRel);
+        if slots > 0 {
+            budget.slots_taken.fetch_sub(slots, Ordering::AcqRel);
+            futex_wake(&budget.slots_taken, i32::MAX);
+        }
         let _ = holder
             .pid
             .compare_exchange(pid, 0, Ordering::AcqRel, Ordering::Acquire);
@@ -165,9 +282,14 @@ fn reclaim_dead(budget: &Budget) {
 impl MemoryBudget {
     /// Adds the module's budget zone; its init lays the budget out, or
     /// adopts it across a reload with the new limit.
-    pub fn configure(cf: &mut ngx_conf_t, limit: u64) -> Result<Box<MemoryBudget>, *mut c_char> {
+    pub fn configure(
+        cf: &mut ngx_conf_t,
+        limit: u64,
+        concurrency: u32,
+    ) -> Result<Box<MemoryBudget>, *mut c_char> {
         let mut budget = Box::new(MemoryBudget {
             limit,
+            concurrency,
             zone: ptr::null_mut(),
         });
         let mut name: ngx_str_t = ngx_string!("image_filter_rs_memory");
@@ -206,14 +328,18 @@ extern "C" fn init_zone(zone: *mut ngx_shm_zone_t, _previous: *mut c_void) -> ng
         // initialised slab pool; `data` is the MemoryBudget of this cycle.
         unsafe {
             let zone = &mut *zone;
-            let limit = (*zone.data.cast::<MemoryBudget>()).limit;
+            let configured = &*zone.data.cast::<MemoryBudget>();
+            let (limit, concurrency) = (configured.limit, configured.concurrency);
             let pool = zone.shm.addr.cast::<ngx_slab_pool_t>();
             if let Some(existing) = (*pool).data.cast::<Budget>().as_ref() {
                 if existing.magic != MAGIC {
                     return false;
                 }
-                // A reload: keep what is reserved, apply the new limit.
+                // A reload: keep what is reserved and taken, apply the new
+                // limits; waiters look again under the new slot limit.
                 existing.limit.store(limit, Ordering::Release);
+                existing.slot_limit.store(concurrency, Ordering::Release);
+                futex_wake(&existing.slots_taken, i32::MAX);
                 return true;
             }
             let memory = ngx_slab_alloc(pool, core::mem::size_of::<Budget>()).cast::<Budget>();
@@ -224,6 +350,7 @@ extern "C" fn init_zone(zone: *mut ngx_shm_zone_t, _previous: *mut c_void) -> ng
             let budget = &mut *memory.as_ptr();
             budget.magic = MAGIC;
             budget.limit.store(limit, Ordering::Release);
+            budget.slot_limit.store(concurrency, Ordering::Release);
             (*pool).data = memory.as_ptr().cast();
             true
         }

@@ -42,8 +42,11 @@ pub struct GenerateTask {
     pub original: PathBuf,
     pub job: Job,
     pub store: Option<StoreTarget>,
-    /// Where to reserve the job's memory, and as which process.
+    /// Where to reserve the job's memory and slot, and as which process.
     pub budget: Option<(BudgetHandle, i32)>,
+    /// How long to wait for a generation slot: a while in a pool thread,
+    /// zero on the event loop, which must never sleep.
+    pub slot_wait: Duration,
     /// `image_filter_rs_debug_delay`: a pause before the work, for tests.
     pub debug_delay: Duration,
     /// Share the decode with other sizes of the same original: this
@@ -83,6 +86,8 @@ pub enum TaskFailure {
     NoMemory {
         needed: u64,
     },
+    /// Every `image_filter_rs_concurrency` slot is taken for now.
+    NoSlot,
 }
 
 impl From<Refusal> for TaskFailure {
@@ -100,6 +105,16 @@ impl From<thumbnailer::Error> for TaskFailure {
 impl GenerateTask {
     pub fn run(&mut self) -> Result<Generated, TaskFailure> {
         let started = Instant::now();
+        // The slot covers all of the work, the test pause included, which
+        // stands for slow work.
+        let _slot = match self.budget {
+            Some((budget, pid)) => Some(
+                budget
+                    .take_slot(pid, self.slot_wait)
+                    .ok_or(TaskFailure::NoSlot)?,
+            ),
+            None => None,
+        };
         if !self.debug_delay.is_zero() {
             std::thread::sleep(self.debug_delay);
         }

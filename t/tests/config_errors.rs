@@ -129,3 +129,27 @@ fn decode_cache_takes_a_size_or_off_once_at_http_level() {
         .check();
     check.assert_fails_with(&["is not allowed here", "image_filter_rs_decode_cache"]);
 }
+
+#[test]
+fn concurrency_takes_a_positive_count_or_off_once_at_http_level() {
+    for ok in ["1", "4", "off"] {
+        Nginx::builder()
+            .http(&format!("image_filter_rs_concurrency {ok};"))
+            .check()
+            .assert_ok();
+    }
+    for bad in ["0", "-1", "two", "1k"] {
+        let line = format!("image_filter_rs_concurrency {bad};");
+        let check = Nginx::builder().http(&line).check();
+        let place = check.location_of(&line);
+        check.assert_fails_with(&[&format!(r#"invalid value "{bad}""#), &place]);
+    }
+    let check = Nginx::builder()
+        .http("image_filter_rs_concurrency 1; image_filter_rs_concurrency 2;")
+        .check();
+    check.assert_fails_with(&["is duplicate", "image_filter_rs_concurrency"]);
+    let check = Nginx::builder()
+        .server("location /t/ { image_filter_rs_concurrency 1; }")
+        .check();
+    check.assert_fails_with(&["is not allowed here", "image_filter_rs_concurrency"]);
+}

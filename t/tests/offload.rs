@@ -173,6 +173,88 @@ fn a_full_pool_queue_answers_503_with_retry_after() {
     nginx.stop_and_check();
 }
 
+/// Uncached `/slow/` thumbnails of six distinct originals whose generation
+/// first sleeps `delay` in the pool, under `image_filter_rs_concurrency 1`
+/// and the given wait, on two workers.
+fn one_slot(delay: &str, wait: &str) -> Nginx {
+    let mut builder = Nginx::builder()
+        .http(&format!(
+            "image_filter_rs_concurrency 1; image_filter_rs_memory_timeout {wait};"
+        ))
+        .server(&thumb_location(
+            "/slow/",
+            "",
+            "64x64",
+            None,
+            &format!("image_filter_rs_debug_delay {delay};"),
+        ))
+        .worker_processes(2);
+    for i in 0..6 {
+        builder = builder.file(
+            &format!("media/s{i}.jpg"),
+            images::jpeg(160, 120, [30 * i as u8, 200, 90]),
+        );
+    }
+    builder.start()
+}
+
+#[test]
+fn one_concurrency_slot_makes_thumbnails_one_at_a_time_across_workers() {
+    let nginx = one_slot("1s", "20s");
+    let requests: Vec<Request> = (0..3)
+        .map(|i| Request::get(&format!("/slow/s{i}.jpg")))
+        .collect();
+    let started = Instant::now();
+    let responses = http::concurrent_complete(nginx.port(), &requests);
+    let took = started.elapsed();
+    for r in &responses {
+        r.assert_status(200);
+        assert_eq!(decode(&r.body).dims(), (64, 48));
+    }
+    // Each generation holds its slot for its 1 s pause, so three can only
+    // end after 3 s when none ran beside another (two workers, 32 threads
+    // each, would otherwise run them together in about 1 s).
+    assert!(
+        took >= Duration::from_secs(3),
+        "three 1 s generations with one slot took only {took:?}"
+    );
+    nginx.stop_and_check();
+}
+
+#[test]
+fn a_concurrency_slot_that_stays_taken_answers_503_then_frees() {
+    let nginx = one_slot("3s", "500ms");
+    let requests: Vec<Request> = (0..2)
+        .map(|i| Request::get(&format!("/slow/s{i}.jpg")))
+        .collect();
+    let responses = http::concurrent_complete(nginx.port(), &requests);
+    let mut codes: Vec<u16> = responses.iter().map(|r| r.status).collect();
+    codes.sort_unstable();
+    assert_eq!(codes, [200, 503], "one made, one refused after the wait");
+    let refused = responses.iter().find(|r| r.status == 503).unwrap();
+    assert_eq!(
+        refused.header("Retry-After"),
+        Some("1"),
+        "{}",
+        refused.describe()
+    );
+    let lines = nginx.error_log_lines_with(&[
+        "no image_filter_rs_concurrency slot came free within 500 ms, answered 503",
+    ]);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let media = nginx.path("media").display().to_string();
+    assert!(
+        !String::from_utf8_lossy(&refused.body).contains(&media),
+        "the answer leaks no path: {}",
+        refused.describe()
+    );
+    // The slot is free again once the first thumbnail is done.
+    let after = nginx.get("/slow/s5.jpg");
+    after.assert_status(200);
+    assert_eq!(decode(&after.body).dims(), (64, 48));
+    nginx.stop_and_check();
+}
+
 #[test]
 fn reloads_during_a_stream_of_generations_lose_no_response() {
     const ORIGINALS: usize = 1000;

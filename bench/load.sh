@@ -3,7 +3,10 @@
 #  (a) event-loop health: p99 latency of a small static file, idle and while
 #      4 clients keep requesting cold thumbnails of large photos, with the
 #      module's default (thread pool) and with `image_filter_rs_thread_pool
-#      off;` when the built module knows that directive;
+#      off;` when the built module knows that directive, with
+#      `image_filter_rs_concurrency 1;` (one generation at a time, so a core
+#      stays free), and as a control a plain nginx without the module probed
+#      while ours makes thumbnails;
 #  (b) cold thumbnails/s against Debian's nginx 1.22 with its
 #      image_filter module (libgd), same photos, same clients, same run;
 #  (c) a srcset burst: 6 widths of one large photo requested at once, cold,
@@ -14,7 +17,8 @@
 # under build/bench/load, and is stopped by PID on exit.
 # Knobs: PHOTOS, LOAD_PHOTOS, BURST_PHOTO, DURATION (s of each loaded run),
 # ROUNDS (of part b), PROBE_RATE (static requests/s of the probe),
-# STORM_REQUESTS and STORM_SLACK_MB (part d).
+# STORM_REQUESTS and STORM_SLACK_MB (part d), CAP (the
+# image_filter_rs_concurrency of the capped server, default 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
@@ -130,6 +134,20 @@ deb_conf() {
     echo "}"
 }
 
+# The control for part (a): the same nginx build without the module, serving
+# only the static file.
+plain_conf() {
+    local prefix=$1 port=$2
+    nginx_main_conf "$prefix"
+    echo "http {"
+    nginx_http_common "$prefix"
+    echo "    server {"
+    echo "        listen 127.0.0.1:$port;"
+    echo "        location /static/ { alias $prefix/static/; }"
+    echo "    }"
+    echo "}"
+}
+
 # start_server NAME GENERATOR [EXTRA]: a prefix, a port, a config, nginx;
 # sets PORT_<NAME> and PID_<NAME>.
 start_server() {
@@ -141,13 +159,17 @@ start_server() {
     bin=build/sbin/nginx
     [ "$gen" = deb_conf ] && bin=$DEB_NGINX
     start_nginx "$bin" "$prefix" "$prefix/conf/nginx.conf" "$port"
+    printf -v "PORT_$name" '%s' "$port"
+    printf -v "PID_$name" '%s' "$LAST_NGINX_PID"
+    if [ "$gen" = plain_conf ]; then
+        cp "$base_dir/ours/static/small.jpg" "$prefix/static/small.jpg"
+        return
+    fi
     # Copies of the burst photo, one per burst: the decode cache keeps a
     # decode per original, so each burst gets an original of its own and
     # stays cold.
     mkdir -p "$prefix/burst"
     for i in 1 2 3 seq; do cp "$PHOTOS/$burst_photo" "$prefix/burst/$i-$burst_photo"; done
-    printf -v "PORT_$name" '%s' "$port"
-    printf -v "PID_$name" '%s' "$LAST_NGINX_PID"
     # The probe's static file: one 350x350 thumbnail, ~10-20 KB, the size
     # of what such a server mostly sends.
     curl -fsS -o "$prefix/static/small.jpg" "http://127.0.0.1:$port/cold/${load_photos[-1]}" ||
@@ -181,6 +203,10 @@ if have_pool_directive; then
 else
     echo "(image_filter_rs_thread_pool is not known to the built module: the 'thread pool off' contrast is skipped)"
 fi
+# One generation at a time on the whole machine: a core stays free for the
+# event loops (and, here, the clients).
+start_server capped our_conf "image_filter_rs_decode_cache off; image_filter_rs_concurrency ${CAP:-1};"
+configs+=(capped)
 start_server deb deb_conf
 cold_paths=()
 for p in "${load_photos[@]}"; do cold_paths+=("/cold/$p"); done
@@ -190,6 +216,8 @@ label() {
     ours) echo "image_filter_rs (thread pool)" ;;
     share) echo "image_filter_rs, decode_cache on" ;;
     nopool) echo "image_filter_rs, thread_pool off" ;;
+    plain) echo "control: nginx without the module" ;;
+    capped) echo "image_filter_rs, concurrency ${CAP:-1}" ;;
     deb) echo "Debian image_filter (libgd)" ;;
     esac
 }
@@ -246,7 +274,32 @@ for c in "${configs[@]}"; do
         "$(field ok_rps "$cold_line")" "$(field p99_ms "$cold_line")" "$(field refused "$cold_line")"
     printf -v "P99_IDLE_$c" '%s' "$(field p99_ms "$idle")"
     printf -v "P99_LOADED_$c" '%s' "$(field p99_ms "$loaded")"
+    printf -v "THUMBS_$c" '%s' "$(field ok_rps "$cold_line")"
 done
+# The control: a second nginx on the same machine, without the module,
+# probed while ours makes cold thumbnails. Its event loop does nothing for
+# the thumbnails, so its loaded p99 is what the scheduler gives any process
+# on this machine under that CPU load, the client's own wake-ups included.
+start_server plain plain_conf
+idle=$(probe "$(port_of plain)" "$duration")
+check_clean "$idle" "control idle probe"
+cold ours "$((duration + 1))" >"$base_dir/cold-control.out" &
+cold_pid=$!
+loaded=$(probe "$(port_of plain)" "$duration")
+wait "$cold_pid" || die "control: cold clients failed"
+cold_line=$(cat "$base_dir/cold-control.out")
+check_clean "$loaded" "control loaded probe"
+for state in idle loaded; do
+    line=${!state}
+    more=(- - -)
+    [ "$state" = loaded ] && more=("$(field ok_rps "$cold_line")" "$(field p99_ms "$cold_line")" "$(field refused "$cold_line")")
+    printf '%-40s %-6s | %8s %8s %9s %9s | %9s | %9s %9s %5s\n' "$(label plain)" "$state" "$(field p50_ms "$line")" \
+        "$(field p99_ms "$line")" "$(field p999_ms "$line")" "$(field max_ms "$line")" "$(field p99_sent_ms "$line")" "${more[@]}"
+done
+echo "    (control: the cold clients ask the first server above for thumbnails while the probe asks this one)"
+P99_IDLE_plain=$(field p99_ms "$idle")
+P99_LOADED_plain=$(field p99_ms "$loaded")
+stop_nginx "$(pid_of plain)"
 echo
 
 echo "(b) cold thumbnails/s, 350x350 fit, 4 clients, closed loop, ${duration}s per run, $rounds rounds alternating"
@@ -365,7 +418,12 @@ for c in "${configs[@]}"; do
     echo "  $(label "$c"): static p99 idle ${!p_idle} ms -> under cold load ${!p_loaded} ms" \
         "(x$(ratio "${!p_loaded}" "${!p_idle}"))"
 done
+echo "  control, nginx without the module on the same machine: static p99 idle $P99_IDLE_plain ms ->" \
+    "while ours makes cold thumbnails $P99_LOADED_plain ms (x$(ratio "$P99_LOADED_plain" "$P99_IDLE_plain"));" \
+    "ours loaded / control loaded: $(ratio "$P99_LOADED_ours" "$P99_LOADED_plain")"
 echo "  cold thumbnails/s, ours / Debian image_filter: $(median "${r_tp[@]}")"
+echo "  with image_filter_rs_concurrency ${CAP:-1}: $THUMBS_capped thumbnails/s under the probe in (a)," \
+    "/ Debian image_filter's median in (b): $(ratio "$THUMBS_capped" "$(median "${tp_deb[@]}")")"
 b_ours=BURST_share b_deb=BURST_deb r_ours=BURST_REFUSED_share r_deb=BURST_REFUSED_deb b_noshare=BURST_ours
 echo "  srcset burst, decode cache on / off: $(ratio "${!b_ours}" "${!b_noshare}")"
 echo "  memory storm: every worker's peak RSS within the bound: $storm_ok"

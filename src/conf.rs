@@ -616,20 +616,6 @@ directive_handler!(cmd_cache, LocationConf, |d, lcf| || {
     NGX_CONF_OK
 });
 
-directive_handler!(cmd_jpeg_quality, LocationConf, |d, lcf| || {
-    if lcf.jpeg_quality.is_some() {
-        return DUPLICATE;
-    }
-    let value = d.args[0];
-    match parse_decimal(value.as_bytes()) {
-        Some(q @ 1..=100) => {
-            lcf.jpeg_quality = Some(q as u8);
-            NGX_CONF_OK
-        }
-        _ => d.invalid(&value),
-    }
-});
-
 directive_handler!(cmd_thread_pool, LocationConf, |d, lcf| || {
     if !matches!(lcf.thread_pool, ThreadPoolSetting::Unset) {
         return DUPLICATE;
@@ -656,19 +642,20 @@ directive_handler!(cmd_debug_delay, LocationConf, |d, lcf| || set_msec(
     &mut lcf.debug_delay
 ));
 
-/// Declares a directive whose one argument `parse` turns into a location
-/// setting; anything `parse` refuses is an invalid value.
+/// Declares a directive whose one argument `parse` turns into a setting of
+/// the `$conf` block (`LocationConf` or `MainConf`); anything `parse`
+/// refuses is an invalid value, and a second occurrence a duplicate.
 macro_rules! value_directive {
-    ($name:ident, $field:ident, $parse:expr) => {
-        directive_handler!($name, LocationConf, |d, lcf| || {
-            if lcf.$field.is_some() {
+    ($name:ident, $conf:ident, $field:ident, $parse:expr) => {
+        directive_handler!($name, $conf, |d, conf| || {
+            if conf.$field.is_some() {
                 return DUPLICATE;
             }
             let value = d.args[0];
             let parse: fn(&[u8]) -> Option<_> = $parse;
             match parse(value.as_bytes()) {
                 Some(parsed) => {
-                    lcf.$field = Some(parsed);
+                    conf.$field = Some(parsed);
                     NGX_CONF_OK
                 }
                 None => d.invalid(&value),
@@ -677,18 +664,43 @@ macro_rules! value_directive {
     };
 }
 
-value_directive!(cmd_webp_quality, webp_quality, |v| parse_decimal(v)
-    .filter(|q| (1..=100).contains(q))
-    .map(|q| q as u8));
-value_directive!(cmd_interlace, interlace, |v| match v {
+/// An encoder quality, 1 to 100.
+fn parse_quality(v: &[u8]) -> Option<u8> {
+    parse_decimal(v)
+        .filter(|q| (1..=100).contains(q))
+        .map(|q| q as u8)
+}
+
+/// A size in nginx's syntax (`512k`, `64m`).
+fn parse_bytes(v: &[u8]) -> Option<u64> {
+    core::str::from_utf8(v)
+        .ok()
+        .and_then(crate::cache::parse_offset)
+}
+
+value_directive!(cmd_jpeg_quality, LocationConf, jpeg_quality, parse_quality);
+value_directive!(cmd_webp_quality, LocationConf, webp_quality, parse_quality);
+value_directive!(cmd_interlace, LocationConf, interlace, |v| match v {
     b"on" => Some(true),
     b"off" => Some(false),
     _ => None,
 });
-value_directive!(cmd_background, background, parse_colour);
-value_directive!(cmd_format, format, parse_format);
-value_directive!(cmd_max_output, max_output, |v| parse_decimal(v)
-    .filter(|n| (1..=65535).contains(n)));
+value_directive!(cmd_background, LocationConf, background, parse_colour);
+value_directive!(cmd_format, LocationConf, format, parse_format);
+value_directive!(cmd_max_output, LocationConf, max_output, |v| {
+    parse_decimal(v).filter(|n| (1..=65535).contains(n))
+});
+
+value_directive!(cmd_memory, MainConf, memory_limit, parse_bytes);
+// `off` is stored as 0 for both.
+value_directive!(cmd_decode_cache, MainConf, decode_cache, |v| match v {
+    b"off" => Some(0),
+    size => parse_bytes(size),
+});
+value_directive!(cmd_concurrency, MainConf, concurrency, |v| match v {
+    b"off" => Some(0),
+    count => parse_decimal(count).filter(|&n| n > 0),
+});
 
 /// The output format a location, preset or request asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -737,10 +749,13 @@ pub fn parse_fit(v: &[u8]) -> Option<Fit> {
         _ => None,
     }
 }
-value_directive!(cmd_max_pixels, max_pixels, parse_count);
-value_directive!(cmd_max_source_size, max_source_size, |v| {
-    crate::cache::parse_offset(core::str::from_utf8(v).ok()?)
-});
+value_directive!(cmd_max_pixels, LocationConf, max_pixels, parse_count);
+value_directive!(
+    cmd_max_source_size,
+    LocationConf,
+    max_source_size,
+    parse_bytes
+);
 
 /// `#rgb`, `#rrggbb`, or `white` / `black`.
 pub fn parse_colour(v: &[u8]) -> Option<Rgb> {
@@ -776,58 +791,6 @@ pub fn parse_count(v: &[u8]) -> Option<u64> {
     let n = u64::from(parse_decimal(digits)?).checked_mul(scale)?;
     (n > 0).then_some(n)
 }
-
-directive_handler!(cmd_memory, MainConf, |d, mcf| || {
-    if mcf.memory_limit.is_some() {
-        return DUPLICATE;
-    }
-    let value = d.args[0];
-    match value.to_str().ok().and_then(crate::cache::parse_offset) {
-        Some(limit) => {
-            mcf.memory_limit = Some(limit);
-            NGX_CONF_OK
-        }
-        None => d.invalid(&value),
-    }
-});
-
-directive_handler!(cmd_decode_cache, MainConf, |d, mcf| || {
-    if mcf.decode_cache.is_some() {
-        return DUPLICATE;
-    }
-    let value = d.args[0];
-    let bytes = match value.as_bytes() {
-        b"off" => Some(0),
-        text => core::str::from_utf8(text)
-            .ok()
-            .and_then(crate::cache::parse_offset),
-    };
-    match bytes {
-        Some(bytes) => {
-            mcf.decode_cache = Some(bytes);
-            NGX_CONF_OK
-        }
-        None => d.invalid(&value),
-    }
-});
-
-directive_handler!(cmd_concurrency, MainConf, |d, mcf| || {
-    if mcf.concurrency.is_some() {
-        return DUPLICATE;
-    }
-    let value = d.args[0];
-    let slots = match value.as_bytes() {
-        b"off" => Some(0),
-        digits => parse_decimal(digits).filter(|&n| n > 0),
-    };
-    match slots {
-        Some(slots) => {
-            mcf.concurrency = Some(slots);
-            NGX_CONF_OK
-        }
-        None => d.invalid(&value),
-    }
-});
 
 directive_handler!(cmd_memory_timeout, MainConf, |d, mcf| || set_msec(
     &mut d,

@@ -83,8 +83,6 @@ pub struct RequestCtx {
     budget: Option<BudgetHandle>,
     memory_timeout: u64,
     memory_wait_started_ms: Option<u64>,
-    /// How long the last posted task could wait in its thread for a slot.
-    slot_wait_ms: u64,
     wait_event: ngx_event_t,
 }
 
@@ -259,7 +257,6 @@ fn handle(r: &mut ngx_http_request_t) -> Next {
         budget: mcf_budget,
         memory_timeout: mcf_memory_timeout,
         memory_wait_started_ms: None,
-        slot_wait_ms: 0,
         // SAFETY: an all-zero event is nginx's idle event.
         wait_event: unsafe { core::mem::zeroed() },
     };
@@ -445,7 +442,7 @@ fn start_generation(r: &mut ngx_http_request_t, store: bool) -> Next {
     };
     // Likewise only a pool thread may sleep for a generation slot, for what
     // is left of the wait, a second at a time.
-    ctx.slot_wait_ms = match ctx.thread_pool {
+    let slot_wait_ms = match ctx.thread_pool {
         Some(_) => {
             let waited = ctx
                 .memory_wait_started_ms
@@ -461,7 +458,7 @@ fn start_generation(r: &mut ngx_http_request_t, store: bool) -> Next {
         job: ctx.job,
         store: target,
         budget: ctx.budget.map(|b| (b, current_pid())),
-        slot_wait: std::time::Duration::from_millis(ctx.slot_wait_ms),
+        slot_wait: std::time::Duration::from_millis(slot_wait_ms),
         debug_delay: std::time::Duration::from_millis(ctx.debug_delay as u64),
         shared_decode,
     };
@@ -485,19 +482,18 @@ fn start_generation(r: &mut ngx_http_request_t, store: bool) -> Next {
     }
 }
 
-/// Tries the generation again once memory may have been released, or gives
-/// up with 503 past `image_filter_rs_memory_timeout`.
 /// What a generation found taken.
 #[derive(Clone, Copy)]
 enum Room {
     /// Its bytes of the memory budget.
     Memory(u64),
-    /// A generation slot.
-    Slot,
+    /// A generation slot, after the pool thread waited this long for one.
+    Slot { waited_ms: u64 },
 }
 
-/// Waits for memory or a slot, from the first refusal on, up to
-/// `image_filter_rs_memory_timeout` in all, then answers 503.
+/// Tries the generation again once memory or a slot may have come free,
+/// from the first refusal on, or gives up with 503 once
+/// `image_filter_rs_memory_timeout` has passed in all.
 fn wait_for_room(r: &mut ngx_http_request_t, room: Room) -> Next {
     let log = connection_log(r);
     let Some(ctx) = request_ctx(r) else {
@@ -506,7 +502,7 @@ fn wait_for_room(r: &mut ngx_http_request_t, room: Room) -> Next {
     let now = wall_clock_ms();
     // A slot refusal from a pool thread comes after the thread waited.
     let waited_in_thread = match room {
-        Room::Slot => ctx.slot_wait_ms,
+        Room::Slot { waited_ms } => waited_ms,
         Room::Memory(_) => 0,
     };
     let started = *ctx
@@ -519,18 +515,15 @@ fn wait_for_room(r: &mut ngx_http_request_t, room: Room) -> Next {
             log,
             NGX_LOG_ERR,
             0,
-            &match room {
-                Room::Memory(needed) => format!(
-                    "image_filter_rs: \"{}\": no memory for a {needed}-byte job within {} ms, answered 503",
-                    String::from_utf8_lossy(&ctx.path),
-                    ctx.memory_timeout
-                ),
-                Room::Slot => format!(
-                    "image_filter_rs: \"{}\": no image_filter_rs_concurrency slot came free within {} ms, answered 503",
-                    String::from_utf8_lossy(&ctx.path),
-                    ctx.memory_timeout
-                ),
-            },
+            &format!(
+                "image_filter_rs: \"{}\": {} within {} ms, answered 503",
+                String::from_utf8_lossy(&ctx.path),
+                match room {
+                    Room::Memory(needed) => format!("no memory for a {needed}-byte job"),
+                    Room::Slot { .. } => "no image_filter_rs_concurrency slot came free".into(),
+                },
+                ctx.memory_timeout
+            ),
         );
         return Next::Done(response::service_unavailable(r));
     }
@@ -620,7 +613,10 @@ fn finish(r: &mut ngx_http_request_t, result: Result<Generated, TaskFailure>) ->
     let generated = match result {
         Ok(generated) => generated,
         Err(TaskFailure::NoMemory { needed }) => return wait_for_room(r, Room::Memory(needed)),
-        Err(TaskFailure::NoSlot) => return wait_for_room(r, Room::Slot),
+        Err(TaskFailure::NoSlot { waited }) => {
+            let waited_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
+            return wait_for_room(r, Room::Slot { waited_ms });
+        }
         Err(TaskFailure::Refused(refusal)) => {
             ctx.release_claim();
             if let Some(index) = ctx.cache.and_then(CachePath::index) {

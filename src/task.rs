@@ -8,7 +8,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use core::ffi::c_void;
@@ -86,8 +86,11 @@ pub enum TaskFailure {
     NoMemory {
         needed: u64,
     },
-    /// Every `image_filter_rs_concurrency` slot is taken for now.
-    NoSlot,
+    /// Every `image_filter_rs_concurrency` slot stayed taken while the
+    /// thread waited this long.
+    NoSlot {
+        waited: Duration,
+    },
 }
 
 impl From<Refusal> for TaskFailure {
@@ -108,11 +111,11 @@ impl GenerateTask {
         // The slot covers all of the work, the test pause included, which
         // stands for slow work.
         let _slot = match self.budget {
-            Some((budget, pid)) => Some(
-                budget
-                    .take_slot(pid, self.slot_wait)
-                    .ok_or(TaskFailure::NoSlot)?,
-            ),
+            Some((budget, pid)) => Some(budget.take_slot(pid, self.slot_wait).ok_or_else(
+                || TaskFailure::NoSlot {
+                    waited: started.elapsed(),
+                },
+            )?),
             None => None,
         };
         if !self.debug_delay.is_zero() {
@@ -120,11 +123,12 @@ impl GenerateTask {
         }
         // Admitted from the header before the original is read: a waiting
         // job holds no memory, and the original counts in its estimate.
-        let (_reservation, input) = match self.budget {
+        let mut original = Original::open(&self.original)?;
+        let _reservation = match self.budget {
             Some((budget, pid)) => {
-                let (needed, input) = self.estimate()?;
+                let needed = self.estimate(&mut original)?;
                 match budget.admit(needed, pid) {
-                    Admission::Granted(reservation) => (Some(reservation), input),
+                    Admission::Granted(reservation) => Some(reservation),
                     Admission::Wait => return Err(TaskFailure::NoMemory { needed }),
                     Admission::TooLarge { limit } => {
                         return Err(Refusal::new(
@@ -137,12 +141,10 @@ impl GenerateTask {
                     }
                 }
             }
-            None => (None, None),
+            None => None,
         };
-        let input = match input {
-            Some(input) => input,
-            None => read_bounded(&self.original, self.job.limits.max_source_size)?,
-        };
+        original.read_whole(self.job.limits.max_source_size)?;
+        let input = original.bytes;
         let (thumbnail, reuse) = match &self.shared_decode {
             Some(shared) => shared.cache.make_thumbnail(
                 &shared.original,
@@ -185,46 +187,82 @@ const HEAD_BYTES: u64 = 256 * 1024;
 
 impl GenerateTask {
     /// The job's memory estimate from the original's first bytes; when its
-    /// header lies beyond them, from the whole original, which is then
-    /// returned for the job to use.
-    fn estimate(&self) -> Result<(u64, Option<Vec<u8>>), TaskFailure> {
+    /// header lies beyond them, from the whole original, read for it.
+    fn estimate(&self, original: &mut Original) -> Result<u64, TaskFailure> {
         let siblings = self.shared_decode.as_ref().map_or(&[][..], |s| &s.siblings);
-        let file = File::open(&self.original).map_err(|e| Refusal::from_io(&e, "open()"))?;
-        let len = file
-            .metadata()
-            .map_err(|e| Refusal::from_io(&e, "fstat()"))?
-            .len();
-        let mut head = Vec::new();
-        file.take(HEAD_BYTES)
-            .read_to_end(&mut head)
-            .map_err(|e| Refusal::from_io(&e, "read()"))?;
-        match estimate_peak_memory(&head, len, &self.job, siblings) {
-            Ok(needed) => Ok((needed, None)),
-            Err(_) if (head.len() as u64) < len => {
-                let input = read_bounded(&self.original, self.job.limits.max_source_size)?;
-                let needed = estimate_peak_memory(&input, input.len() as u64, &self.job, siblings)?;
-                Ok((needed, Some(input)))
+        match estimate_peak_memory(&original.bytes, original.len, &self.job, siblings) {
+            Ok(needed) => Ok(needed),
+            Err(_) if !original.whole => {
+                original.read_whole(self.job.limits.max_source_size)?;
+                let bytes = &original.bytes;
+                Ok(estimate_peak_memory(
+                    bytes,
+                    bytes.len() as u64,
+                    &self.job,
+                    siblings,
+                )?)
             }
             Err(e) => Err(e.into()),
         }
     }
 }
 
-/// Reads the whole original, refusing one that grew past the limit since it
-/// was checked: the limit holds for what is read, not for what stat said.
-fn read_bounded(path: &PathBuf, limit: u64) -> Result<Vec<u8>, Refusal> {
-    let file = File::open(path).map_err(|e| Refusal::from_io(&e, "open()"))?;
-    let mut input = Vec::new();
-    file.take(limit.saturating_add(1))
-        .read_to_end(&mut input)
-        .map_err(|e| Refusal::from_io(&e, "read()"))?;
-    if input.len() as u64 > limit {
-        return Err(Refusal::new(
-            Class::Image(ErrorClass::TooLarge),
-            format!("original is over the {limit}-byte source size limit"),
-        ));
+/// The original, opened once for the whole generation, so the estimate
+/// and the decode read the same file even if it is replaced meanwhile.
+struct Original {
+    file: File,
+    /// Its size when opened.
+    len: u64,
+    /// What has been read so far: the head, then all of it.
+    bytes: Vec<u8>,
+    /// `bytes` reached the end of the file.
+    whole: bool,
+}
+
+impl Original {
+    /// Opens the original and reads its first `HEAD_BYTES`.
+    fn open(path: &Path) -> Result<Self, Refusal> {
+        let file = File::open(path).map_err(|e| Refusal::from_io(&e, "open()"))?;
+        let len = file
+            .metadata()
+            .map_err(|e| Refusal::from_io(&e, "fstat()"))?
+            .len();
+        let mut bytes = Vec::new();
+        (&file)
+            .take(HEAD_BYTES)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Refusal::from_io(&e, "read()"))?;
+        let whole = (bytes.len() as u64) < HEAD_BYTES;
+        Ok(Self {
+            file,
+            len,
+            bytes,
+            whole,
+        })
     }
-    Ok(input)
+
+    /// Reads the rest, refusing an original that grew past `limit` since it
+    /// was checked: the limit holds for what is read, not for what stat said.
+    fn read_whole(&mut self, limit: u64) -> Result<(), Refusal> {
+        if !self.whole {
+            let read = self.bytes.len() as u64;
+            let room = limit.saturating_add(1).saturating_sub(read);
+            self.bytes
+                .reserve(usize::try_from(self.len.min(limit).saturating_sub(read)).unwrap_or(0));
+            (&self.file)
+                .take(room)
+                .read_to_end(&mut self.bytes)
+                .map_err(|e| Refusal::from_io(&e, "read()"))?;
+            self.whole = true;
+        }
+        if self.bytes.len() as u64 > limit {
+            return Err(Refusal::new(
+                Class::Image(ErrorClass::TooLarge),
+                format!("original is over the {limit}-byte source size limit"),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A task on its way through the pool: the work, then its result. The pool

@@ -228,6 +228,22 @@ fn is_harmless_warning(e: &turbojpeg::Error) -> bool {
     .any(|w| m.contains(w))
 }
 
+/// The decoder stream of a progressive Huffman file without the AC scans a
+/// 1/8 decode never reads; `None` when it is not one or has none to leave
+/// out. A truncated file (`appended_eoi` is its only EOI) is not rewritten,
+/// so it keeps its refusal.
+fn without_unread_scans(stream: &[u8], appended_eoi: bool, info: &JpegInfo) -> Option<Vec<u8>> {
+    if !info.progressive_huffman {
+        return None;
+    }
+    let frame = Frame {
+        width: info.width,
+        height: info.height,
+        components: &info.frame_components,
+    };
+    jpeg_scans::without_unused_ac_scans(stream, appended_eoi, &frame, MAX_SCANS)
+}
+
 /// Decodes at `1/shrink` scale (shrink is 1, 2, 4 or 8).
 pub(crate) fn decode(data: &[u8], shrink: u32) -> Result<Decoded, Error> {
     decode_at(data, shrink, true)
@@ -253,16 +269,8 @@ fn decode_at(data: &[u8], shrink: u32, skip_unread_scans: bool) -> Result<Decode
         shrink.clamp(1, 8)
     };
     // At 1/8 the AC scans of a progressive file are mostly dead weight.
-    // A truncated file is not rewritten: it keeps its refusal.
-    let trimmed = (skip_unread_scans && shrink == 8 && info.progressive_huffman)
-        .then(|| {
-            let frame = Frame {
-                width: info.width,
-                height: info.height,
-                components: &info.frame_components,
-            };
-            jpeg_scans::without_unused_ac_scans(data, appended_eoi, &frame, MAX_SCANS)
-        })
+    let trimmed = (skip_unread_scans && shrink == 8)
+        .then(|| without_unread_scans(data, appended_eoi, &info))
         .flatten();
     let data: &[u8] = trimmed.as_deref().unwrap_or(data);
     let factor = ScalingFactor::new(1, shrink as usize);
@@ -344,16 +352,9 @@ mod tests {
         let Ok(info) = scan_markers(data) else {
             return false;
         };
-        let frame = Frame {
-            width: info.width,
-            height: info.height,
-            components: &info.frame_components,
-        };
         let stream = decoder_stream(data, &info);
         let appended_eoi = !data.ends_with(&[0xFF, 0xD9]);
-        info.progressive_huffman
-            && jpeg_scans::without_unused_ac_scans(&stream, appended_eoi, &frame, MAX_SCANS)
-                .is_some()
+        without_unread_scans(&stream, appended_eoi, &info).is_some()
     }
 
     fn same_pixels(data: &[u8], what: &str) -> bool {

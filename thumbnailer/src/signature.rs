@@ -87,6 +87,14 @@ mod tests {
     // Computed independently with Python:
     //   base64.urlsafe_b64encode(hmac.new(key, payload, hashlib.sha256)
     //       .digest()).rstrip(b'=')
+    #[test]
+    fn text_that_is_not_base64url_is_a_bad_signature() {
+        let keys = [b"secret-key-1".to_vec()];
+        for given in ["garbage!!", "ab+c", "abc=", "", "%%"] {
+            assert!(!verify(&keys, b"/thumb/a.jpg", b"w=1&s=x", given), "{given:?}");
+        }
+    }
+
     const KNOWN_ANSWERS: &[(&[u8], &[u8], &[u8], &str)] = &[
         (
             b"secret-key-1",

@@ -29,7 +29,7 @@ use thumbnailer::{ErrorClass, Job};
 
 use crate::cache::{self, wall_clock_ms, CachePath};
 use crate::errors::{Class, Refusal};
-use crate::index::{self, Found, ReadyEntry, SharedValidators, Slot};
+use crate::index::{self, Claimed, Found, ReadyEntry, SharedValidators, Slot};
 use crate::memory::BudgetHandle;
 use crate::request;
 use crate::response::{self, Body, Meta};
@@ -75,8 +75,10 @@ pub struct RequestCtx {
     /// When this request first found the key being made elsewhere.
     wait_started_ms: Option<u64>,
     next_wait_ms: ngx_msec_t,
-    /// This request holds the key's generation claim in the index.
-    claimed: bool,
+    /// This request holds the key's generation claim in the index, made at
+    /// this wall-clock millisecond (which tells it from a later claim of
+    /// the same worker after a takeover).
+    claimed: Option<u64>,
     /// The generation task in flight, owned by the pool thread until its
     /// completion event hands it back.
     pub(crate) pending: *mut task::TaskSlot,
@@ -102,14 +104,13 @@ impl Drop for RequestCtx {
 
 impl RequestCtx {
     fn release_claim(&mut self) {
-        if !self.claimed {
+        let Some(since_ms) = self.claimed.take() else {
             return;
-        }
-        self.claimed = false;
+        };
         if let Some(index) = self.cache.and_then(CachePath::index) {
             let mut locked = index.lock();
             if let Found::Generating(slot) = locked.find(&self.key) {
-                if slot.generator_pid == current_pid() {
+                if slot.generator_pid == current_pid() && slot.since_ms == since_ms {
                     locked.remove(&self.key);
                 }
             }
@@ -252,7 +253,7 @@ fn handle(r: &mut ngx_http_request_t) -> Next {
         debug_delay: lcf.debug_delay(),
         wait_started_ms: None,
         next_wait_ms: FIRST_WAIT_MS,
-        claimed: false,
+        claimed: None,
         pending: ptr::null_mut(),
         budget: mcf_budget,
         memory_timeout: mcf_memory_timeout,
@@ -340,15 +341,22 @@ fn advance(r: &mut ngx_http_request_t) -> Next {
         }
     }
     let mut victims = Vec::new();
-    let claimed = index.lock().claim(
-        &ctx.key,
-        current_pid(),
-        wall_clock_ms(),
-        origin_of(&ctx.path),
-        &mut victims,
-    );
+    let claim = index::Claim {
+        pid: current_pid(),
+        now_ms: wall_clock_ms(),
+        origin: origin_of(&ctx.path),
+    };
+    let outcome = index
+        .lock()
+        .claim_if_unchanged(&ctx.key, &found, claim, &mut victims);
     cache.remove_files(&victims);
-    ctx.claimed = claimed;
+    if outcome == Claimed::Raced {
+        // Another worker claimed or stored the key since the look above:
+        // wait for it like any request that came while it was being made.
+        return wait(r);
+    }
+    let claimed = outcome == Claimed::Yes;
+    ctx.claimed = claimed.then_some(claim.now_ms);
     let mut locked = index.lock();
     match status {
         CacheStatus::Expired => {}
@@ -535,7 +543,7 @@ extern "C" fn memory_timer_handler(event: *mut ngx_event_t) {
     // SAFETY: as for wait_timer_handler.
     let r = unsafe { &mut *(*event).data.cast::<ngx_http_request_t>() };
     resume(r, |r| {
-        let store = request_ctx(r).is_some_and(|ctx| ctx.claimed);
+        let store = request_ctx(r).is_some_and(|ctx| ctx.claimed.is_some());
         start_generation(r, store)
     });
 }
@@ -651,7 +659,7 @@ fn finish(r: &mut ngx_http_request_t, result: Result<Generated, TaskFailure>) ->
         let mut locked = index.lock();
         locked.counters().generated += 1;
         match &generated.stored {
-            Some(Ok(file_size)) if ctx.claimed => {
+            Some(Ok(file_size)) if ctx.claimed.is_some() => {
                 let ready = ReadyEntry {
                     file_size: *file_size,
                     body_offset: file_size - thumbnail.bytes.len() as u64,
@@ -663,7 +671,7 @@ fn finish(r: &mut ngx_http_request_t, result: Result<Generated, TaskFailure>) ->
                 if let Some(max_size) = cache.max_size {
                     locked.evict_to_fit(max_size, Some(&ctx.key), &mut victims);
                 }
-                ctx.claimed = false;
+                ctx.claimed = None;
             }
             Some(Err(err)) => {
                 locked.counters().store_failures += 1;

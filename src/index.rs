@@ -105,6 +105,8 @@ pub struct Counters {
     pub stale_locks: u64,
     pub damaged_files: u64,
     pub loaded_files: u64,
+    /// Claims given up because another request claimed the key first.
+    pub claim_races: u64,
 }
 
 #[repr(C)]
@@ -207,6 +209,25 @@ impl Drop for Locked<'_> {
         // SAFETY: this guard holds the lock it releases.
         unsafe { ngx_shmtx_unlock(&mut (*self.index.pool.as_ptr()).mutex) };
     }
+}
+
+/// Who claims a key, and when.
+#[derive(Clone, Copy, Debug)]
+pub struct Claim {
+    pub pid: i32,
+    pub now_ms: u64,
+    /// A hash of the original's path (see `Slot::origin`).
+    pub origin: u64,
+}
+
+/// The outcome of `claim_if_unchanged`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claimed {
+    Yes,
+    /// Another request claimed or finished the key since it was looked at.
+    Raced,
+    /// The table is full of entries that cannot be evicted.
+    Full,
 }
 
 /// What a lookup found.
@@ -313,6 +334,43 @@ impl Locked<'_> {
         let (at, found) = self.position(key);
         if found {
             self.slots()[at].last_use = now;
+        }
+    }
+
+    /// Claims `key` for generation, but only if its entry is still what the
+    /// caller decided on (`seen`, from an earlier lock): absent, the same
+    /// expired entry, or the same dead or timed-out claim.
+    ///
+    /// The decision to generate is made under one lock and the claim under
+    /// another; in between, a request in another worker may have claimed or
+    /// finished the same key. Claiming over it anyway made two generations
+    /// of one key under a herd (two MISSes, `generated: 2`), so the claim
+    /// re-checks and reports the race instead; the caller then waits for
+    /// the other maker like any latecomer.
+    pub fn claim_if_unchanged(
+        &mut self,
+        key: &CacheKey,
+        seen: &Found,
+        claim: Claim,
+        victims: &mut Vec<Slot>,
+    ) -> Claimed {
+        let now = self.find(key);
+        let unchanged = match (seen, &now) {
+            (Found::Absent, Found::Absent) => true,
+            (Found::Ready(a), Found::Ready(b)) => a.original == b.original,
+            (Found::Generating(a), Found::Generating(b)) => {
+                a.generator_pid == b.generator_pid && a.since_ms == b.since_ms
+            }
+            _ => false,
+        };
+        if !unchanged {
+            self.header().counters.claim_races += 1;
+            return Claimed::Raced;
+        }
+        if self.claim(key, claim.pid, claim.now_ms, claim.origin, victims) {
+            Claimed::Yes
+        } else {
+            Claimed::Full
         }
     }
 

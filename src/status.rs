@@ -116,7 +116,7 @@ fn report(r: &ngx_http_request_t) -> String {
                  \"hits\":{},\"misses\":{},\"expired\":{},\"waits\":{},\"generated\":{},\
                  \"generation_failures\":{},\"store_failures\":{},\"evictions\":{},\
                  \"inactive_removals\":{},\"lock_timeouts\":{},\"stale_locks\":{},\
-                 \"damaged_files\":{},\"loaded_files\":{}",
+                 \"damaged_files\":{},\"loaded_files\":{},\"claim_races\":{}",
                 locked.used(),
                 locked.capacity(),
                 locked.total_size(),
@@ -135,6 +135,7 @@ fn report(r: &ngx_http_request_t) -> String {
                 c.stale_locks,
                 c.damaged_files,
                 c.loaded_files,
+                c.claim_races,
             );
         }
         out.push('}');

@@ -73,23 +73,9 @@ fn set_headers(r: &mut ngx_http_request_t, meta: &Meta<'_>) -> Option<()> {
         r.set_allow_ranges(1);
         return Some(());
     }
-    if meta.vary_accept {
-        push_header(r, ngx_string!("Vary"), ngx_string!("Accept"))?;
-    }
     let etag = pool_bytes(r, meta.etag.as_bytes())?;
-    let out = &mut r.headers_out;
-    // SAFETY: `headers` is the request's initialised output header list; the
-    // pushed element is pool memory we fill before anyone reads it.
-    unsafe {
-        let h = ngx_list_push(&mut out.headers).cast::<ngx_table_elt_t>();
-        let h = h.as_mut()?;
-        h.hash = 1;
-        h.key = ngx_string!("ETag");
-        h.value = etag;
-        h.lowcase_key = ptr::null_mut();
-        h.next = ptr::null_mut();
-        out.etag = h;
-    }
+    let etag = push_header(r, ngx_string!("ETag"), etag)?;
+    r.headers_out.etag = etag;
     if meta.vary_accept {
         push_header(r, ngx_string!("Vary"), ngx_string!("Accept"))?;
     }
@@ -97,19 +83,34 @@ fn set_headers(r: &mut ngx_http_request_t, meta: &Meta<'_>) -> Option<()> {
     Some(())
 }
 
-fn push_header(r: &mut ngx_http_request_t, key: ngx_str_t, value: ngx_str_t) -> Option<()> {
-    // SAFETY: `headers` is the request's initialised output header list; the
-    // element is pool memory we fill before anyone reads it.
+/// Appends a header to the response and returns it.
+///
+/// The element is written whole from zeroes, so fields that only some nginx
+/// versions have (`next`, from 1.23) are null without being named: the
+/// module compiles against every nginx from 1.22 on.
+fn push_header(
+    r: &mut ngx_http_request_t,
+    key: ngx_str_t,
+    value: ngx_str_t,
+) -> Option<*mut ngx_table_elt_t> {
+    // SAFETY: `headers` is the request's initialised output header list;
+    // ngx_list_push returns room for one element (or null), which we fill
+    // whole before anyone reads it. ngx_table_elt_t is a plain C structure,
+    // valid when zeroed.
     unsafe {
         let h = ngx_list_push(&mut r.headers_out.headers).cast::<ngx_table_elt_t>();
-        let h = h.as_mut()?;
-        h.hash = 1;
-        h.key = key;
-        h.value = value;
-        h.lowcase_key = ptr::null_mut();
-        h.next = ptr::null_mut();
+        if h.is_null() {
+            return None;
+        }
+        h.write(ngx_table_elt_t {
+            hash: 1,
+            key,
+            value,
+            lowcase_key: ptr::null_mut(),
+            ..core::mem::zeroed()
+        });
+        Some(h)
     }
-    Some(())
 }
 
 impl Meta<'_> {
@@ -195,19 +196,8 @@ fn body_chain(r: &mut ngx_http_request_t, length: u64, body: Body<'_>) -> Option
 /// 503 with `Retry-After`, for a full thread-pool queue: the client may try
 /// again in a moment, when the queue has drained.
 pub fn service_unavailable(r: &mut ngx_http_request_t) -> ngx_int_t {
-    // SAFETY: as in set_headers; error pages keep the pushed header.
-    unsafe {
-        if let Some(h) = ngx_list_push(&mut r.headers_out.headers)
-            .cast::<ngx_table_elt_t>()
-            .as_mut()
-        {
-            h.hash = 1;
-            h.key = ngx_string!("Retry-After");
-            h.value = ngx_string!("1");
-            h.lowcase_key = ptr::null_mut();
-            h.next = ptr::null_mut();
-        }
-    }
+    // Error pages keep the pushed header; without it the 503 still stands.
+    let _ = push_header(r, ngx_string!("Retry-After"), ngx_string!("1"));
     ngx::ffi::NGX_HTTP_SERVICE_UNAVAILABLE as ngx_int_t
 }
 

@@ -1,6 +1,8 @@
 # image_filter_rs: build, run, test.
 #   make run    nginx with the module and the sample media on 127.0.0.1:$(PORT)
-#   make test   unit tests, integration tests against a real nginx, fmt, clippy
+#   make test   unit tests, integration tests against a real nginx (the
+#               vendored build, then Debian's nginx with the package), fmt, clippy
+#   make deb    the Debian package, built against the installed nginx-dev
 
 PORT ?= 8080
 export PORT
@@ -9,6 +11,7 @@ MODULE := build/modules/ngx_http_image_filter_rs_module.so
 NGINX := build/sbin/nginx
 
 .PHONY: all deps build run stop test unit integration lint clean
+.PHONY: debian-deps deb build-debian test-debian lint-debian
 
 all: build
 
@@ -28,6 +31,7 @@ stop:
 
 test: build
 	cargo test --release --workspace
+	$(MAKE) test-debian
 	$(MAKE) lint
 
 unit: deps
@@ -39,6 +43,36 @@ integration: build
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --release --workspace --all-targets -- -D warnings
+	$(MAKE) lint-debian
+
+# Debian's nginx (nginx-dev's /usr/share/nginx/src, nginx 1.22 on Debian 12).
+# The cargo route has its own target directory, and `make deb` another one
+# (dpkg-buildpackage's compiler flags), so no route rebuilds another's nginx-sys.
+DEBIAN_TARGET := target/debian-nginx/cargo
+DEBIAN_CARGO = NGINX_SOURCE_DIR="$$(tools/debian-nginx-tree.sh)" && \
+	NGINX_SOURCE_DIR="$$NGINX_SOURCE_DIR" NGINX_BUILD_DIR="$$NGINX_SOURCE_DIR/objs" \
+	cargo
+
+debian-deps:
+	@tools/debian-deps.sh
+
+# The Debian package, by dpkg-buildpackage and nginx's configure route, into target/deb/.
+deb:
+	tools/deb.sh
+
+# The cargo route against Debian's nginx source: $(DEBIAN_TARGET)/release/libngx_http_image_filter_rs.so.
+build-debian: debian-deps
+	$(DEBIAN_CARGO) build --release -p image-filter-rs \
+		--no-default-features --features export-modules --target-dir $(DEBIAN_TARGET)
+
+# As root: builds the package, installs it and runs the integration suite
+# against /usr/sbin/nginx (skipped with a message when not root, outside CI).
+test-debian:
+	tools/test-debian.sh
+
+# Compile-checks (clippy) the module against Debian's nginx, besides the vendored one.
+lint-debian:
+	tools/lint-debian.sh
 
 clean:
 	cargo clean

@@ -22,7 +22,7 @@ for p in "${wanted[@]}"; do
 done
 
 if ! command -v cargo >/dev/null 2>&1; then
-    echo "cargo is not installed: install a Rust toolchain (1.81 or newer), for example with rustup." >&2
+    echo "cargo is not installed: install a Rust toolchain (1.82 or newer), for example with rustup." >&2
     exit 1
 fi
 

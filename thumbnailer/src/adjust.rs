@@ -10,10 +10,15 @@
 //! sharpness's is a 3x3 smoothed copy. Factors are integers in thousandths so
 //! a job stays hashable and its results reproducible. Alpha is never changed.
 //!
+//! Two convolutions come with them (`crate::filters`): a Gaussian blur, first,
+//! and nginx's `image_filter_sharpen` (libgd's kernel, not PIL's), last.
+//!
 //! Running after the resize keeps the cost proportional to the thumbnail, not
 //! the source.
 
 use crate::bitmap::{Bitmap, Layout};
+use crate::filters;
+pub use crate::filters::{BLUR_MAX, BLUR_MIN, SHARPEN_MAX};
 use crate::query::parse_decimal;
 
 /// A factor of exactly 1 (unchanged), in thousandths.
@@ -35,6 +40,15 @@ pub struct Adjustments {
     pub sharpness: Option<u16>,
     /// Convert to grey (ITU-R 601-2 luma) after the other adjustments.
     pub grayscale: bool,
+    /// nginx's `image_filter_sharpen`: libgd's `gdImageSharpen` percentage,
+    /// 0 (off) ..= [`SHARPEN_MAX`] (larger is treated as the maximum); 100 is
+    /// libgd's "noticeable, but not excessive". Applied last, after
+    /// grayscale. Unrelated to `sharpness`.
+    pub sharpen: u16,
+    /// Gaussian blur, sigma in tenths of a pixel ([`BLUR_MIN`]..=[`BLUR_MAX`],
+    /// 0.3 to 100 pixels; values outside are clamped), applied first, right
+    /// after the resize.
+    pub blur: Option<u16>,
 }
 
 /// Parses a factor: a plain decimal with at most 3 fraction digits in 0..=10,
@@ -44,6 +58,22 @@ pub struct Adjustments {
 pub fn parse_factor(s: &str) -> Option<u16> {
     let value = parse_decimal(s.as_bytes(), 3)?;
     u16::try_from(value).ok().filter(|&v| v <= FACTOR_MAX)
+}
+
+/// Parses a sharpen percentage: a plain decimal integer in
+/// 0..=[`SHARPEN_MAX`], one spelling each ("0", "100"; not "0100", "+1").
+pub fn parse_sharpen(s: &str) -> Option<u16> {
+    let value = parse_decimal(s.as_bytes(), 0)?;
+    u16::try_from(value).ok().filter(|&v| v <= SHARPEN_MAX)
+}
+
+/// Parses a blur sigma in pixels, a plain decimal with at most one fraction
+/// digit in 0.3..=100 ("0.5", "2", "100"), into tenths (5, 20, 1000).
+pub fn parse_blur(s: &str) -> Option<u16> {
+    let value = parse_decimal(s.as_bytes(), 1)?;
+    u16::try_from(value)
+        .ok()
+        .filter(|v| (BLUR_MIN..=BLUR_MAX).contains(v))
 }
 
 pub(crate) fn clamp_factor(f: u16) -> u16 {
@@ -57,9 +87,12 @@ fn effective(f: Option<u16>) -> Option<i32> {
         .map(i32::from)
 }
 
-/// Applies `adjust` in django-imagekit's order (saturation, brightness,
-/// contrast, sharpness), then grayscale.
+/// Applies `adjust`: the blur, then django-imagekit's order (saturation,
+/// brightness, contrast, sharpness), then grayscale, then libgd's sharpen.
 pub(crate) fn apply(mut bitmap: Bitmap, adjust: &Adjustments) -> Bitmap {
+    if let Some(sigma) = adjust.blur {
+        filters::blur(&mut bitmap, sigma);
+    }
     if let Some(f) = effective(adjust.saturation) {
         saturation(&mut bitmap, f);
     }
@@ -80,6 +113,7 @@ pub(crate) fn apply(mut bitmap: Bitmap, adjust: &Adjustments) -> Bitmap {
     if adjust.grayscale {
         bitmap = grayscale(bitmap);
     }
+    filters::gd_sharpen(&mut bitmap, adjust.sharpen);
     bitmap
 }
 
@@ -376,6 +410,76 @@ mod tests {
         let flat = Bitmap::new(4, 4, Layout::Rgb, vec![77; 48]).unwrap();
         let out = apply(flat.clone(), &adj(|a| a.sharpness = Some(5000)));
         assert_eq!(out, flat);
+    }
+
+    #[test]
+    fn sharpen_and_blur_parse_one_spelling_each() {
+        for (text, want) in [
+            ("0", Some(0)),
+            ("100", Some(100)),
+            ("1000", Some(1000)),
+            ("1001", None),
+            ("0100", None),
+            ("+1", None),
+            ("1.5", None),
+            ("", None),
+        ] {
+            assert_eq!(parse_sharpen(text), want, "{text:?}");
+        }
+        for (text, want) in [
+            ("0.3", Some(3)),
+            ("0.5", Some(5)),
+            ("2", Some(20)),
+            ("2.5", Some(25)),
+            ("100", Some(1000)),
+            ("100.0", Some(1000)),
+            ("0.2", None),
+            ("0", None),
+            ("100.1", None),
+            ("1.25", None),
+            (".5", None),
+            ("1e1", None),
+            ("-1", None),
+        ] {
+            assert_eq!(parse_blur(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn blur_comes_first_and_sharpen_last() {
+        // Sharpen after grayscale: on one channel, by libgd's numbers.
+        let b = rgb(&[
+            [100, 100, 100],
+            [100, 100, 100],
+            [200, 200, 200],
+            [200, 200, 200],
+        ]);
+        let out = apply(
+            b,
+            &adj(|a| {
+                a.grayscale = true;
+                a.sharpen = 100;
+            }),
+        );
+        assert_eq!(
+            (out.layout, out.data),
+            (Layout::Gray, vec![100, 75, 225, 200])
+        );
+        // Blur before brightness 0: all black whatever the blur did.
+        let out = apply(
+            rgb(&[[0, 0, 0], [255, 255, 255]]),
+            &adj(|a| {
+                a.blur = Some(10);
+                a.brightness = Some(0);
+            }),
+        );
+        assert_eq!(out.data, vec![0; 6]);
+        // Blur alone mixes the two pixels.
+        let out = apply(
+            rgb(&[[0, 0, 0], [255, 255, 255]]),
+            &adj(|a| a.blur = Some(10)),
+        );
+        assert!(out.data[0] > 0 && out.data[3] < 255, "{:?}", out.data);
     }
 
     #[test]

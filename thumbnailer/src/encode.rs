@@ -1,5 +1,6 @@
 //! Writes the final bitmap as JPEG (libjpeg-turbo), PNG (`png`, truecolour
-//! through `image`, indexed directly) or WebP (libwebp). Only pixels are
+//! through `image`, indexed directly), WebP (libwebp) or GIF (`gif`, with
+//! the palette chosen here). Only pixels are
 //! written: no EXIF, XMP, comments, ICC or trailing bytes of the source can
 //! reach the output.
 
@@ -27,9 +28,10 @@ pub(crate) fn choose_format(
         OutputFormat::Jpeg => ImageFormat::Jpeg,
         OutputFormat::Png => ImageFormat::Png,
         OutputFormat::Webp => ImageFormat::Webp,
+        OutputFormat::Gif => ImageFormat::Gif,
         OutputFormat::Original => match input {
-            ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::Webp => input,
-            ImageFormat::Gif | ImageFormat::Tiff | ImageFormat::Avif => {
+            ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::Webp | ImageFormat::Gif => input,
+            ImageFormat::Tiff | ImageFormat::Avif => {
                 if has_alpha {
                     ImageFormat::Png
                 } else {
@@ -72,6 +74,7 @@ pub(crate) fn encode_with_source(
         }
         ImageFormat::Png => encode_png(bitmap.drop_opaque_alpha()),
         ImageFormat::Webp => encode_webp(bitmap.drop_opaque_alpha().into_rgb_or_rgba(), options),
+        ImageFormat::Gif => encode_gif(bitmap, options),
         other => Err(Error::internal(format!(
             "no encoder for {}",
             other.mime_type()
@@ -184,6 +187,54 @@ fn pack_indices(indices: Vec<u8>, width: usize, depth: png::BitDepth) -> Vec<u8>
     out
 }
 
+/// Alpha from here up is opaque in a GIF, below it transparent: GIF has one
+/// transparent index and no partial alpha. Half way, as libgd's truecolour
+/// to palette conversion decides.
+const GIF_OPAQUE_FROM: u8 = 128;
+
+/// A still GIF: the pixels reduced to at most 256 colours by the same
+/// palette code as indexed PNGs (exact when there are that few), alpha made
+/// all or nothing (the colour of a kept translucent pixel is its own, not
+/// blended), every transparent pixel the one transparent index.
+/// `interlace` writes the rows in GIF's four-pass order.
+fn encode_gif(bitmap: Bitmap, options: &EncodeOptions) -> Result<Vec<u8>, Error> {
+    let too_large = || Error::internal("a gif side is at most 65535 pixels");
+    let width = u16::try_from(bitmap.width).map_err(|_| too_large())?;
+    let height = u16::try_from(bitmap.height).map_err(|_| too_large())?;
+    let mut bitmap = bitmap;
+    if bitmap.layout == Layout::Rgba {
+        for px in bitmap.data.chunks_exact_mut(4) {
+            px[3] = if px[3] >= GIF_OPAQUE_FROM { 255 } else { 0 };
+        }
+    }
+    let indexed = palette::quantise(&bitmap.drop_opaque_alpha());
+    // Transparent entries come first, and there is at most the one.
+    let transparent = (indexed.palette.first().map(|c| c[3]) == Some(0)).then_some(0);
+    let rows: Vec<&[u8]> = indexed.indices.chunks_exact(usize::from(width)).collect();
+    let order: Vec<usize> = if options.interlace {
+        [(0, 8), (4, 8), (2, 4), (1, 2)]
+            .into_iter()
+            .flat_map(|(start, step)| (start..rows.len()).step_by(step))
+            .collect()
+    } else {
+        (0..rows.len()).collect()
+    };
+    let pixels: Vec<u8> = order
+        .iter()
+        .flat_map(|&y| rows[y].iter().copied())
+        .collect();
+    let gif_error = |e: gif::EncodingError| Error::internal(format!("gif encode failed: {e}"));
+    let mut out = Vec::new();
+    {
+        let mut encoder =
+            gif::Encoder::new(&mut out, width, height, &indexed.plte()).map_err(gif_error)?;
+        let mut frame = gif::Frame::from_indexed_pixels(width, height, pixels, transparent);
+        frame.interlaced = options.interlace;
+        encoder.write_frame(&frame).map_err(gif_error)?;
+    }
+    Ok(out)
+}
+
 fn encode_webp(bitmap: Bitmap, options: &EncodeOptions) -> Result<Vec<u8>, Error> {
     let encoder = match bitmap.layout {
         Layout::Rgba => webp::Encoder::from_rgba(&bitmap.data, bitmap.width, bitmap.height),
@@ -209,9 +260,11 @@ mod tests {
             (ImageFormat::Png, true, ImageFormat::Png),
             (ImageFormat::Png, false, ImageFormat::Png),
             (ImageFormat::Webp, true, ImageFormat::Webp),
-            (ImageFormat::Gif, true, ImageFormat::Png),
-            (ImageFormat::Gif, false, ImageFormat::Jpeg),
+            // GIF sources have kept their format since GIF output came.
+            (ImageFormat::Gif, true, ImageFormat::Gif),
+            (ImageFormat::Gif, false, ImageFormat::Gif),
             (ImageFormat::Tiff, false, ImageFormat::Jpeg),
+            (ImageFormat::Tiff, true, ImageFormat::Png),
             (ImageFormat::Avif, true, ImageFormat::Png),
         ];
         for (input, alpha, want) in table {
@@ -233,6 +286,10 @@ mod tests {
             choose_format(OutputFormat::Png, ImageFormat::Jpeg, false),
             ImageFormat::Png
         );
+        assert_eq!(
+            choose_format(OutputFormat::Gif, ImageFormat::Jpeg, false),
+            ImageFormat::Gif
+        );
     }
 
     fn gradient(layout: Layout) -> Bitmap {
@@ -251,7 +308,12 @@ mod tests {
     fn every_encoder_writes_its_magic_bytes() {
         let opts = EncodeOptions::default();
         for layout in [Layout::Gray, Layout::Rgb, Layout::Rgba] {
-            for format in [ImageFormat::Jpeg, ImageFormat::Png, ImageFormat::Webp] {
+            for format in [
+                ImageFormat::Jpeg,
+                ImageFormat::Png,
+                ImageFormat::Webp,
+                ImageFormat::Gif,
+            ] {
                 let bytes = encode(gradient(layout), format, &opts).unwrap();
                 assert_eq!(
                     ImageFormat::sniff(&bytes),
@@ -531,6 +593,87 @@ mod tests {
             indexed.len(),
             truecolour.len()
         );
+    }
+
+    /// RGBA pixels and the transparent index of an encoded GIF.
+    fn decode_gif(bytes: &[u8]) -> (Option<u8>, bool, image::RgbaImage) {
+        let mut options = gif::DecodeOptions::new();
+        options.set_color_output(gif::ColorOutput::Indexed);
+        let mut decoder = options.read_info(bytes).unwrap();
+        let transparent = decoder.read_next_frame().unwrap().unwrap().transparent;
+        // The decoder hands frames back de-interlaced, flag cleared: read the
+        // image descriptor's flag, after the palette and one control block.
+        let palette = 3 << ((bytes[10] & 7) + 1);
+        let descriptor = 13 + palette + 8;
+        assert_eq!(bytes[descriptor], 0x2C);
+        let interlaced = bytes[descriptor + 9] & 0x40 != 0;
+        let pixels = image::load_from_memory(bytes).unwrap().to_rgba8();
+        (transparent, interlaced, pixels)
+    }
+
+    #[test]
+    fn gif_of_few_colours_is_exact() {
+        let bitmap = flat_shapes(160, 120);
+        let bytes = encode(bitmap.clone(), ImageFormat::Gif, &EncodeOptions::default()).unwrap();
+        assert_eq!(&bytes[..6], b"GIF89a");
+        let (transparent, interlaced, pixels) = decode_gif(&bytes);
+        assert_eq!((transparent, interlaced), (None, false));
+        assert_eq!(pixels.dimensions(), (160, 120));
+        assert_eq!(pixels.as_raw(), &rgba_of(&bitmap));
+    }
+
+    #[test]
+    fn gif_interlaced_rows_come_back_in_place() {
+        let bitmap = flat_shapes(37, 29);
+        let opts = EncodeOptions {
+            interlace: true,
+            ..EncodeOptions::default()
+        };
+        let bytes = encode(bitmap.clone(), ImageFormat::Gif, &opts).unwrap();
+        let (_, interlaced, pixels) = decode_gif(&bytes);
+        assert!(interlaced);
+        assert_eq!(pixels.as_raw(), &rgba_of(&bitmap));
+    }
+
+    #[test]
+    fn gif_keeps_transparency_as_one_index() {
+        // Alpha 0, 100 (below half: transparent), 128 and 255 (opaque).
+        let data = vec![
+            10, 20, 30, 0, 40, 50, 60, 100, 70, 80, 90, 128, 200, 100, 0, 255,
+        ];
+        let bitmap = Bitmap::new(2, 2, Layout::Rgba, data).unwrap();
+        let bytes = encode(bitmap, ImageFormat::Gif, &EncodeOptions::default()).unwrap();
+        let (transparent, _, pixels) = decode_gif(&bytes);
+        assert_eq!(transparent, Some(0));
+        let alphas: Vec<u8> = pixels.pixels().map(|p| p.0[3]).collect();
+        assert_eq!(alphas, [0, 0, 255, 255]);
+        // Kept pixels keep their own colour, not one blended on white.
+        assert_eq!(pixels.get_pixel(0, 1).0, [70, 80, 90, 255]);
+        assert_eq!(pixels.get_pixel(1, 1).0, [200, 100, 0, 255]);
+    }
+
+    #[test]
+    fn gif_of_a_photo_like_image_is_close() {
+        let bitmap = gradients(160, 120);
+        let bytes = encode(bitmap.clone(), ImageFormat::Gif, &EncodeOptions::default()).unwrap();
+        let (transparent, _, pixels) = decode_gif(&bytes);
+        assert_eq!(transparent, Some(0));
+        // Compare the opaque band only: the rest had partial alpha.
+        let (mut sum, mut n) = (0u64, 0u64);
+        for (want, got) in bitmap
+            .data
+            .chunks_exact(4)
+            .zip(pixels.as_raw().chunks_exact(4))
+        {
+            if want[3] == 255 {
+                sum += (0..3)
+                    .map(|c| u64::from(want[c].abs_diff(got[c])))
+                    .sum::<u64>();
+                n += 3;
+            }
+        }
+        let error = sum as f64 / n as f64;
+        assert!(error < 6.0, "mean abs error {error:.2}");
     }
 
     /// Timings and sizes for palette output, printed rather than asserted:

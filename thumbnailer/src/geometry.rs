@@ -2,7 +2,7 @@
 //! size). Integer maths with explicit rounding so results are reproducible and
 //! table-testable; no path divides by zero and no output side is ever zero.
 
-use crate::operation::{Fit, Focal, Geometry, Gravity};
+use crate::operation::{Fit, Focal, Geometry, Gravity, Rotation};
 
 /// A rectangle of source pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,12 +114,80 @@ fn clamp_u32(value: u64, lo: u32, hi: u32) -> u32 {
     value.clamp(u64::from(lo), u64::from(hi)) as u32
 }
 
+/// The plan that cuts a `cut` window of source pixels, placed by the focal
+/// point or the gravity, and scales it to `out`.
+fn window(sw: u32, sh: u32, cut: (u32, u32), out: (u32, u32), geometry: &Geometry) -> Plan {
+    let (cw, ch) = cut;
+    let (left, top) = match geometry.focal {
+        Some(Focal { x_milli, y_milli }) => {
+            (centred_on(sw, cw, x_milli), centred_on(sh, ch, y_milli))
+        }
+        None => {
+            let (ax, ay) = anchors(geometry.gravity);
+            (anchored(sw, cw, ax), anchored(sh, ch, ay))
+        }
+    };
+    Plan {
+        source_width: sw,
+        source_height: sh,
+        region: Region {
+            left,
+            top,
+            width: cw,
+            height: ch,
+        },
+        out_width: out.0,
+        out_height: out.1,
+        canvas: None,
+        // Nothing to choose when nothing is cut.
+        smart: geometry.focal.is_none()
+            && geometry.gravity == Gravity::Smart
+            && (cw, ch) != (sw, sh),
+    }
+}
+
+/// `image_filter crop` followed by a quarter turn, planned before the turn:
+/// scale to cover the box (our `Fill`, which scales exactly when libgd's
+/// crop does), turn, cut what exceeds the box. Before the turn that cut is
+/// a window of the box's sides swapped, at most the scaled image.
+fn turned_crop(sw: u32, sh: u32, bw: u32, bh: u32, geometry: &Geometry) -> Plan {
+    let cover = plan(
+        sw,
+        sh,
+        &Geometry {
+            fit: Fit::Fill,
+            rotate: Rotation::None,
+            ..*geometry
+        },
+    );
+    let (dx, dy) = (cover.out_width, cover.out_height);
+    let out = (dx.min(bh), dy.min(bw));
+    if out == (dx, dy) {
+        return cover;
+    }
+    let cut = (
+        clamp_u32(
+            div_round(u64::from(out.0) * u64::from(sw), u64::from(dx)),
+            1,
+            sw,
+        ),
+        clamp_u32(
+            div_round(u64::from(out.1) * u64::from(sh), u64::from(dy)),
+            1,
+            sh,
+        ),
+    );
+    window(sw, sh, cut, out, geometry)
+}
+
 /// Maps an upright source of `src_width` x `src_height` onto `geometry`.
 /// Never enlarges: a source smaller than the box keeps its size, and a crop
 /// or force box larger than the source on a side is shrunk to the source on
 /// that side. Only `Pad` makes an output larger than the source, with a
 /// canvas of background around the unenlarged image. With a free side, crop,
-/// fill and force are fits (there is nothing to cover or stretch to).
+/// fill and force are fits (there is nothing to cover or stretch to). The
+/// plan is for the image before `geometry.rotate`; only a crop with a quarter
+/// turn depends on it (see [`Geometry`]).
 pub(crate) fn plan(src_width: u32, src_height: u32, geometry: &Geometry) -> Plan {
     let sw = src_width.max(1);
     let sh = src_height.max(1);
@@ -141,6 +209,11 @@ pub(crate) fn plan(src_width: u32, src_height: u32, geometry: &Geometry) -> Plan
     let (w, h) = (u64::from(sw), u64::from(sh));
     let box_w = geometry.width.map(|v| v.max(1));
     let box_h = geometry.height.map(|v| v.max(1));
+    if let (Some(bw), Some(bh), Fit::Crop, true) =
+        (box_w, box_h, geometry.fit, geometry.rotate.swaps_sides())
+    {
+        return turned_crop(sw, sh, bw, bh, geometry);
+    }
 
     if geometry.fit == Fit::Pad {
         // Contain like a fit, then widen the free space to the box; a free
@@ -216,32 +289,7 @@ pub(crate) fn plan(src_width: u32, src_height: u32, geometry: &Geometry) -> Plan
                     clamp_u32(div_round(u64::from(bh) * w, u64::from(bw)), 1, sh),
                 )
             };
-            let (left, top) = match geometry.focal {
-                Some(Focal { x_milli, y_milli }) => {
-                    (centred_on(sw, cw, x_milli), centred_on(sh, ch, y_milli))
-                }
-                None => {
-                    let (ax, ay) = anchors(geometry.gravity);
-                    (anchored(sw, cw, ax), anchored(sh, ch, ay))
-                }
-            };
-            Plan {
-                source_width: sw,
-                source_height: sh,
-                region: Region {
-                    left,
-                    top,
-                    width: cw,
-                    height: ch,
-                },
-                out_width: bw,
-                out_height: bh,
-                canvas: None,
-                // Nothing to choose when nothing is cut.
-                smart: geometry.focal.is_none()
-                    && geometry.gravity == Gravity::Smart
-                    && (cw, ch) != (sw, sh),
-            }
+            window(sw, sh, (cw, ch), (bw, bh), geometry)
         }
         (Some(bw), Some(bh), Fit::Fill) => {
             if sw <= bw || sh <= bh {
@@ -310,6 +358,58 @@ mod tests {
     }
 
     #[test]
+    fn turns_follow_image_filter_sizes() {
+        use Fit::{Crop, Fit as F};
+        let turned = |fit: Fit, bw: u32, bh: u32, rotate: Rotation| Geometry {
+            rotate,
+            ..g(Some(bw), Some(bh), fit)
+        };
+        // (source, geometry, planned size before the turn)
+        let table: &[((u32, u32), Geometry, (u32, u32))] = &[
+            // nginx-tests image_filter.t: 100x120, resize 5 6 rotate 90 is
+            // 6x5 after the turn; crop 5 6 rotate 90 is 5x5.
+            ((100, 120), turned(F, 5, 6, Rotation::Ccw90), (5, 6)),
+            ((100, 120), turned(Crop, 5, 6, Rotation::Ccw90), (5, 5)),
+            ((100, 120), turned(Crop, 5, 6, Rotation::Ccw270), (5, 5)),
+            ((100, 120), turned(Crop, 5, 6, Rotation::Ccw180), (5, 6)),
+            ((100, 120), turned(Crop, 60, 80, Rotation::None), (60, 80)),
+            // 400x200, crop 200x100, turned: covered at 200x100, turned to
+            // 100x200, cut to 100x100.
+            (
+                (400, 200),
+                turned(Crop, 200, 100, Rotation::Ccw90),
+                (100, 100),
+            ),
+            // A square box turns as a plain crop does.
+            (
+                (400, 200),
+                turned(Crop, 100, 100, Rotation::Ccw90),
+                (100, 100),
+            ),
+            // Smaller than the box: not scaled, only the excess is cut.
+            ((30, 50), turned(Crop, 40, 60, Rotation::Ccw90), (30, 40)),
+            ((30, 50), turned(Crop, 100, 100, Rotation::Ccw90), (30, 50)),
+        ];
+        for &((sw, sh), geometry, want) in table {
+            let p = plan(sw, sh, &geometry);
+            assert_eq!((p.out_width, p.out_height), want, "{sw}x{sh} {geometry:?}");
+            assert!(p.region.width <= sw && p.region.height <= sh);
+        }
+        // The window keeps the cover's scale: 100x120 at 5x6 is 1/20, so
+        // the 5x5 cut is a centred 100x100 of the source.
+        let p = plan(100, 120, &turned(Crop, 5, 6, Rotation::Ccw90));
+        assert_eq!(
+            p.region,
+            Region {
+                left: 0,
+                top: 10,
+                width: 100,
+                height: 100
+            }
+        );
+    }
+
+    #[test]
     fn crop_table() {
         use Fit::Crop as C;
         // (source, box, expected region (l, t, w, h), expected output)
@@ -350,6 +450,7 @@ mod tests {
             fit,
             gravity,
             focal: focal.map(|(x_milli, y_milli)| Focal { x_milli, y_milli }),
+            ..Geometry::default()
         }
     }
 

@@ -4,13 +4,14 @@
 //!
 //! The figure follows the pipeline's own buffers: the input, the decoded
 //! bitmap at the shrink-on-load scale (RGBA8), a second one when orientation
-//! has to transpose it, the resized output and the encoder's buffer, plus a
+//! has to transpose it, the resized output, its copies (a turn or flip, a
+//! blur's scratch, sharpening, flattening) and the encoder's buffer, plus a
 //! progressive JPEG's whole-image coefficient buffers, which libjpeg keeps at
 //! full size whatever the output scale. It errs high.
 
 use crate::decode_cache::{decode_shrink, SiblingSizes};
 use crate::error::Error;
-use crate::operation::Job;
+use crate::operation::{Flip, Job, OutputFormat, Rotation};
 use crate::pipeline::Source;
 use crate::sniff::ImageFormat;
 
@@ -56,16 +57,33 @@ pub fn estimate_peak_memory(
     } else {
         0
     };
-    // A palette output (PNG or GIF sources) quantises from an RGBA copy
-    // and keeps an index per pixel.
-    let palette = if matches!(format, ImageFormat::Png | ImageFormat::Gif) {
+    // A palette output (PNG or GIF sources, GIF output) quantises from an
+    // RGBA copy and keeps an index per pixel.
+    let palette = if matches!(format, ImageFormat::Png | ImageFormat::Gif)
+        || job.encode.format == OutputFormat::Gif
+    {
         u64::from(out_w) * u64::from(out_h) * 5
+    } else {
+        0
+    };
+    // A turn or flip copies the finished image; the blur keeps two f32
+    // copies of the resized one (4 bytes a sample); libgd's sharpen and
+    // flattening one more copy at most.
+    let g = &job.geometry;
+    let turned = if (g.rotate, g.flip) != (Rotation::None, Flip::None) {
+        output
+    } else {
+        0
+    };
+    let resized = u64::from(plan.out_width) * u64::from(plan.out_height) * BYTES_PER_PIXEL;
+    let blur = if job.adjust.blur.is_some() {
+        2 * 4 * resized
     } else {
         0
     };
     let (transposed_w, _) = header.orientation.upright_size(1, 2);
     let copies = if transposed_w == 2 { 2 } else { 1 };
-    Ok(BASE + source_len + copies * decoded + 2 * output + palette + coefficients)
+    Ok(BASE + source_len + copies * decoded + 3 * output + turned + blur + palette + coefficients)
 }
 
 /// Whether the frame header before the first scan is a progressive one
@@ -96,7 +114,7 @@ fn is_progressive_jpeg(data: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::operation::{Fit, OutputFormat};
+    use crate::operation::Fit;
 
     fn job(width: u32, height: u32) -> Job {
         Job::sized(Some(width), Some(height), Fit::Fit, OutputFormat::Original)
@@ -128,6 +146,25 @@ mod tests {
         assert!(large > small);
         // At least the full-size RGBA bitmap a PNG decodes to.
         assert!(large >= 1000 * 1000 * 4, "{large}");
+    }
+
+    #[test]
+    fn turns_and_blur_are_counted() {
+        let image = png(1000, 800);
+        let plain = estimate_whole(&image, &job(400, 400)).unwrap();
+        let mut turned = job(400, 400);
+        turned.geometry.rotate = Rotation::Ccw90;
+        let turned = estimate_whole(&image, &turned).unwrap();
+        // At least the 400x320 RGBA copy.
+        assert!(turned >= plain + 400 * 320 * 4, "{turned} vs {plain}");
+        let mut blurred = job(400, 400);
+        blurred.adjust.blur = Some(20);
+        let blurred = estimate_whole(&image, &blurred).unwrap();
+        // Two f32 copies of the 400x320 RGBA image.
+        assert!(
+            blurred >= plain + 2 * 400 * 320 * 16,
+            "{blurred} vs {plain}"
+        );
     }
 
     #[test]

@@ -74,7 +74,81 @@ pub struct Focal {
     pub y_milli: u16,
 }
 
+/// A counter-clockwise turn of the thumbnail, as nginx's `image_filter
+/// rotate` turns it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Rotation {
+    #[default]
+    None,
+    Ccw90,
+    Ccw180,
+    Ccw270,
+}
+
+impl Rotation {
+    /// 0, 90, 180 or 270; `None` for any other angle.
+    pub fn from_degrees(degrees: u32) -> Option<Rotation> {
+        Some(match degrees {
+            0 => Rotation::None,
+            90 => Rotation::Ccw90,
+            180 => Rotation::Ccw180,
+            270 => Rotation::Ccw270,
+            _ => return None,
+        })
+    }
+
+    pub fn degrees(self) -> u32 {
+        match self {
+            Rotation::None => 0,
+            Rotation::Ccw90 => 90,
+            Rotation::Ccw180 => 180,
+            Rotation::Ccw270 => 270,
+        }
+    }
+
+    /// A quarter turn, which swaps width and height.
+    pub fn swaps_sides(self) -> bool {
+        matches!(self, Rotation::Ccw90 | Rotation::Ccw270)
+    }
+}
+
+/// A mirror image of the thumbnail, after any [`Rotation`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Flip {
+    #[default]
+    None,
+    /// Left and right swap (`flip=h`).
+    Horizontal,
+    /// Top and bottom swap (`flip=v`).
+    Vertical,
+}
+
+impl Flip {
+    /// `h` or `v`.
+    pub fn parse(text: &str) -> Option<Flip> {
+        match text {
+            "h" => Some(Flip::Horizontal),
+            "v" => Some(Flip::Vertical),
+            _ => None,
+        }
+    }
+}
+
 /// The target box. `None` is a free side ("-" in the request).
+///
+/// Order of the steps: EXIF orientation first (everything here, focal point
+/// and gravity included, is about the upright source), then the box, then
+/// `rotate`, then `flip`. That is nginx's `image_filter` order, so a
+/// configuration moved from it gets thumbnails of the same size:
+///
+/// - every fit but `Crop` applies the box *before* turning, as
+///   `image_filter resize` does: `350x200` turned 90° is at most 200x350
+///   (nginx-tests: a 100x120 image, `resize 5 6`, `rotate 90` is 6x5);
+/// - `Crop` with a quarter turn does as `image_filter crop` does: it scales
+///   to cover the box, turns, and only then cuts what exceeds the box, so
+///   the result is at most the box and can be smaller on one side when the
+///   box is not square (nginx-tests: 100x120, `crop 5 6`, `rotate 90` is
+///   5x5). With a half turn or none, a crop is exactly the box.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Geometry {
     pub width: Option<u32>,
@@ -83,10 +157,15 @@ pub struct Geometry {
     pub gravity: Gravity,
     /// When set, a crop centres on it and `gravity` is not used for cropping.
     pub focal: Option<Focal>,
+    /// Counter-clockwise turn, after the box (see above).
+    pub rotate: Rotation,
+    /// Mirror, after the turn.
+    pub flip: Flip,
 }
 
 impl Default for Geometry {
-    /// No size (the source's own), `Fit::Fit`, centred, no focal point.
+    /// No size (the source's own), `Fit::Fit`, centred, no focal point, no
+    /// turn, no flip.
     fn default() -> Self {
         Geometry {
             width: None,
@@ -94,6 +173,8 @@ impl Default for Geometry {
             fit: Fit::Fit,
             gravity: Gravity::Center,
             focal: None,
+            rotate: Rotation::None,
+            flip: Flip::None,
         }
     }
 }
@@ -137,13 +218,18 @@ fn parse_side(s: &str) -> Option<Option<u32>> {
 /// Requested output encoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OutputFormat {
-    /// The input's own format where we can encode it (JPEG, PNG, WebP); other
-    /// inputs (GIF, TIFF, AVIF) come out as PNG if they have alpha, else JPEG.
+    /// The input's own format where we can encode it (JPEG, PNG, WebP, GIF);
+    /// other inputs (TIFF, AVIF) come out as PNG if they have alpha, else
+    /// JPEG.
     Original,
     Jpeg,
     Png,
     /// Lossy WebP at `webp_quality`; `webp_quality == 100` selects lossless.
     Webp,
+    /// A still GIF (animations are not kept: the first frame), in at most
+    /// 256 colours, with one transparent index where the image has
+    /// transparency; progressive when `interlace` is set.
+    Gif,
 }
 
 /// An sRGB colour, used to flatten alpha when the output has none.
@@ -194,6 +280,22 @@ impl Default for Limits {
     }
 }
 
+/// What happens to transparency.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Transparency {
+    /// Kept wherever the output format can keep it (PNG, WebP, GIF as a
+    /// transparent index); only JPEG output is flattened.
+    #[default]
+    Keep,
+    /// Every output is flattened on [`EncodeOptions::background`] and fully
+    /// opaque, whatever the format could keep (`image_filter_transparency
+    /// off`). nginx's directive only concerns palette images (GIF, palette
+    /// PNG), whose transparent colour it drops; this flattens every kind of
+    /// alpha, of truecolour PNGs and WebPs too, and pads made transparent
+    /// by `Fit::Pad`.
+    Flatten,
+}
+
 /// One thumbnail request, complete.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Job {
@@ -202,6 +304,8 @@ pub struct Job {
     pub limits: Limits,
     /// Colour adjustments applied after resizing.
     pub adjust: Adjustments,
+    /// Whether transparency is kept (the default) or flattened.
+    pub transparency: Transparency,
 }
 
 impl Job {
@@ -263,6 +367,7 @@ impl Job {
             OutputFormat::Jpeg => "jpeg",
             OutputFormat::Png => "png",
             OutputFormat::Webp => "webp",
+            OutputFormat::Gif => "gif",
         };
         let Rgb(r, gr, b) = e.background;
         let mut text = String::with_capacity(64);
@@ -309,6 +414,38 @@ impl Job {
         }
         if a.grayscale {
             text.push_str(":gray");
+        }
+        // Added with rotation: each present only when it changes pixels.
+        let sharpen = a.sharpen.min(crate::adjust::SHARPEN_MAX);
+        if sharpen != 0 {
+            text.push_str(":sharpen=");
+            push_number(&mut text, u32::from(sharpen));
+        }
+        if let Some(sigma) = a.blur {
+            text.push_str(":blur=");
+            let sigma = sigma.clamp(crate::adjust::BLUR_MIN, crate::adjust::BLUR_MAX);
+            push_number(&mut text, u32::from(sigma));
+        }
+        // A vertical flip is a horizontal one after a half turn more, so
+        // each of the eight results has one spelling.
+        let (rotate, flip) = match g.flip {
+            Flip::Vertical => (
+                Rotation::from_degrees((g.rotate.degrees() + 180) % 360).unwrap_or_default(),
+                true,
+            ),
+            Flip::Horizontal => (g.rotate, true),
+            Flip::None => (g.rotate, false),
+        };
+        if rotate != Rotation::None {
+            text.push_str(":r=");
+            push_number(&mut text, rotate.degrees());
+        }
+        if flip {
+            text.push_str(":flip=h");
+        }
+        // Flattening cannot change a JPEG, which never has alpha.
+        if self.transparency == Transparency::Flatten && e.format != OutputFormat::Jpeg {
+            text.push_str(":flat");
         }
         text
     }
@@ -569,6 +706,121 @@ mod tests {
     }
 
     #[test]
+    fn canonical_text_of_rotation_flip_filters_and_transparency() {
+        let base = job(Some(350), Some(200), Fit::Crop);
+        let table: Vec<(Job, &str)> = vec![
+            (base, "350x200:crop:original:jq82:wq80:i0:bgffffff"),
+            (
+                with(base, |j| j.geometry.rotate = Rotation::Ccw90),
+                "350x200:crop:original:jq82:wq80:i0:bgffffff:r=90",
+            ),
+            (
+                with(base, |j| j.geometry.flip = Flip::Horizontal),
+                "350x200:crop:original:jq82:wq80:i0:bgffffff:flip=h",
+            ),
+            (
+                with(base, |j| {
+                    j.geometry.rotate = Rotation::Ccw270;
+                    j.geometry.flip = Flip::Horizontal;
+                }),
+                "350x200:crop:original:jq82:wq80:i0:bgffffff:r=270:flip=h",
+            ),
+            (
+                with(base, |j| {
+                    j.adjust.sharpen = 100;
+                    j.adjust.blur = Some(15);
+                    j.transparency = Transparency::Flatten;
+                }),
+                "350x200:crop:original:jq82:wq80:i0:bgffffff:sharpen=100:blur=15:flat",
+            ),
+            (
+                with(base, |j| j.encode.format = OutputFormat::Gif),
+                "350x200:crop:gif:jq82:wq80:i0:bgffffff",
+            ),
+        ];
+        for (j, want) in table {
+            assert_eq!(j.canonical(), want);
+        }
+        // Every distinct value, a distinct text.
+        let mut variants = vec![base];
+        for degrees in [90, 180, 270] {
+            for flip in [Flip::None, Flip::Horizontal] {
+                variants.push(with(base, |j| {
+                    j.geometry.rotate = Rotation::from_degrees(degrees).unwrap();
+                    j.geometry.flip = flip;
+                }));
+            }
+        }
+        variants.push(with(base, |j| j.geometry.flip = Flip::Horizontal));
+        for sharpen in [1, 100, 101, 1000] {
+            variants.push(with(base, |j| j.adjust.sharpen = sharpen));
+        }
+        for blur in [3, 4, 10, 1000] {
+            variants.push(with(base, |j| j.adjust.blur = Some(blur)));
+        }
+        variants.push(with(base, |j| j.transparency = Transparency::Flatten));
+        variants.push(with(base, |j| j.encode.format = OutputFormat::Gif));
+        let texts: std::collections::HashSet<String> =
+            variants.iter().map(Job::canonical).collect();
+        assert_eq!(texts.len(), variants.len());
+    }
+
+    #[test]
+    fn canonical_text_merges_equal_turns_and_no_op_fields() {
+        let base = job(Some(350), Some(200), Fit::Fit);
+        let turn = |degrees: u32, flip: Flip| {
+            with(base, move |j| {
+                j.geometry.rotate = Rotation::from_degrees(degrees).unwrap();
+                j.geometry.flip = flip;
+            })
+        };
+        let pairs = [
+            // A half turn and a vertical flip is a horizontal flip.
+            (turn(180, Flip::Vertical), turn(0, Flip::Horizontal)),
+            (turn(0, Flip::Vertical), turn(180, Flip::Horizontal)),
+            (turn(90, Flip::Vertical), turn(270, Flip::Horizontal)),
+            (turn(270, Flip::Vertical), turn(90, Flip::Horizontal)),
+            (turn(0, Flip::None), base),
+            (with(base, |j| j.adjust.sharpen = 0), base),
+            (
+                with(base, |j| j.adjust.sharpen = 5000),
+                with(base, |j| j.adjust.sharpen = 1000),
+            ),
+            (
+                with(base, |j| {
+                    j.encode.format = OutputFormat::Jpeg;
+                    j.transparency = Transparency::Flatten;
+                }),
+                with(base, |j| j.encode.format = OutputFormat::Jpeg),
+            ),
+        ];
+        for (a, b) in pairs {
+            assert_eq!(a.canonical(), b.canonical(), "{a:?} vs {b:?}");
+        }
+        // Same pixels, same text, whatever the spelling; every other
+        // orientation differs.
+        let all: std::collections::HashSet<String> = [0, 90, 180, 270]
+            .into_iter()
+            .flat_map(|d| [Flip::None, Flip::Horizontal, Flip::Vertical].map(|f| turn(d, f)))
+            .map(|j| j.canonical())
+            .collect();
+        assert_eq!(all.len(), 8);
+    }
+
+    #[test]
+    fn rotation_degrees_round_trip() {
+        for d in [0, 90, 180, 270] {
+            assert_eq!(Rotation::from_degrees(d).unwrap().degrees(), d);
+        }
+        for d in [1, 45, 360, 450] {
+            assert_eq!(Rotation::from_degrees(d), None);
+        }
+        assert_eq!(Flip::parse("h"), Some(Flip::Horizontal));
+        assert_eq!(Flip::parse("v"), Some(Flip::Vertical));
+        assert_eq!(Flip::parse("H"), None);
+    }
+
+    #[test]
     fn canonical_text_of_new_fields() {
         let table: Vec<(Job, &str)> = vec![
             (
@@ -604,6 +856,7 @@ mod tests {
                         saturation: Some(10000),
                         sharpness: Some(500),
                         grayscale: true,
+                        ..Adjustments::default()
                     }
                 }),
                 "3x4:fill:original:jq82:wq80:i0:bgffffff:ct=1200:br=0:sa=10000:sh=500:gray",

@@ -2,6 +2,7 @@
 //! turning stored pixels upright before any geometry is applied.
 
 use crate::bitmap::Bitmap;
+use crate::operation::{Flip, Rotation};
 use crate::tiff_ifd::read_ifd0;
 
 /// The eight EXIF orientations; the value is what the camera stored.
@@ -60,6 +61,28 @@ pub(crate) fn exif_orientation(tiff: &[u8]) -> Option<Orientation> {
     read_ifd0(tiff)?
         .orientation
         .map(Orientation::from_exif_value)
+}
+
+impl Orientation {
+    /// A counter-clockwise `rotate` then a `flip`, as the one orientation
+    /// whose [`apply`] does both in a single copy.
+    pub fn of_turn(rotate: Rotation, flip: Flip) -> Orientation {
+        use Orientation as O;
+        match (rotate, flip) {
+            (Rotation::None, Flip::None) => O::Normal,
+            (Rotation::None, Flip::Horizontal) => O::FlipHorizontal,
+            (Rotation::None, Flip::Vertical) => O::FlipVertical,
+            (Rotation::Ccw90, Flip::None) => O::Rotate270,
+            (Rotation::Ccw90, Flip::Horizontal) => O::Transverse,
+            (Rotation::Ccw90, Flip::Vertical) => O::Transpose,
+            (Rotation::Ccw180, Flip::None) => O::Rotate180,
+            (Rotation::Ccw180, Flip::Horizontal) => O::FlipVertical,
+            (Rotation::Ccw180, Flip::Vertical) => O::FlipHorizontal,
+            (Rotation::Ccw270, Flip::None) => O::Rotate90,
+            (Rotation::Ccw270, Flip::Horizontal) => O::Transpose,
+            (Rotation::Ccw270, Flip::Vertical) => O::Transverse,
+        }
+    }
 }
 
 /// Returns the pixels turned upright.
@@ -133,6 +156,52 @@ mod tests {
             assert_eq!((out.width, out.height), (w, h), "{o:?}");
             assert_eq!(out.data, want, "{o:?}");
             assert_eq!(o.upright_size(3, 2), (w, h));
+        }
+    }
+
+    #[test]
+    fn turns_are_counter_clockwise_then_flipped() {
+        // 1 2 3        3 6
+        // 4 5 6  ->    2 5   (90° counter-clockwise)
+        //              1 4
+        let table: &[(Rotation, Flip, (u32, u32), &[u8])] = &[
+            (Rotation::None, Flip::None, (3, 2), &[1, 2, 3, 4, 5, 6]),
+            (Rotation::Ccw90, Flip::None, (2, 3), &[3, 6, 2, 5, 1, 4]),
+            (Rotation::Ccw180, Flip::None, (3, 2), &[6, 5, 4, 3, 2, 1]),
+            (Rotation::Ccw270, Flip::None, (2, 3), &[4, 1, 5, 2, 6, 3]),
+            (
+                Rotation::None,
+                Flip::Horizontal,
+                (3, 2),
+                &[3, 2, 1, 6, 5, 4],
+            ),
+            (Rotation::None, Flip::Vertical, (3, 2), &[4, 5, 6, 1, 2, 3]),
+            (
+                Rotation::Ccw90,
+                Flip::Horizontal,
+                (2, 3),
+                &[6, 3, 5, 2, 4, 1],
+            ),
+            (Rotation::Ccw90, Flip::Vertical, (2, 3), &[1, 4, 2, 5, 3, 6]),
+        ];
+        for &(rotate, flip, (w, h), want) in table {
+            let out = apply(sample(), Orientation::of_turn(rotate, flip));
+            assert_eq!((out.width, out.height), (w, h), "{rotate:?} {flip:?}");
+            assert_eq!(out.data, want, "{rotate:?} {flip:?}");
+        }
+        // Every pair is the turn, then the flip, done one after the other.
+        for rotate in [
+            Rotation::None,
+            Rotation::Ccw90,
+            Rotation::Ccw180,
+            Rotation::Ccw270,
+        ] {
+            for flip in [Flip::None, Flip::Horizontal, Flip::Vertical] {
+                let turned = apply(sample(), Orientation::of_turn(rotate, Flip::None));
+                let both = apply(turned, Orientation::of_turn(Rotation::None, flip));
+                let once = apply(sample(), Orientation::of_turn(rotate, flip));
+                assert_eq!(once, both, "{rotate:?} {flip:?}");
+            }
         }
     }
 

@@ -11,8 +11,8 @@ use crate::encode;
 use crate::error::Error;
 use crate::geometry::{self, Plan};
 use crate::limits;
-use crate::operation::{Geometry, Job, Limits};
-use crate::orient;
+use crate::operation::{Geometry, Job, Limits, Transparency};
+use crate::orient::{self, Orientation};
 use crate::place;
 use crate::resize;
 use crate::sniff::ImageFormat;
@@ -27,7 +27,8 @@ pub struct Thumbnail {
 }
 
 /// The whole pipeline: sniff -> limits from header -> decode -> colour ->
-/// orient -> (smart crop placement) -> resize -> adjust -> pad -> encode.
+/// orient -> (smart crop placement) -> resize -> blur -> adjust -> sharpen
+/// -> pad -> rotate and flip -> (flatten) -> encode.
 /// Runs on any thread, owns nothing global.
 pub fn make_thumbnail(input: &[u8], job: &Job) -> Result<Thumbnail, Error> {
     let source = Source::inspect(input, &job.limits)?;
@@ -115,14 +116,25 @@ pub(crate) fn decode_upright(
     })
 }
 
-/// (Smart crop placement) -> resize -> adjust -> pad -> encode, reading the
-/// upright bitmap without consuming it.
+/// (Smart crop placement) -> resize -> blur -> adjust -> sharpen -> pad ->
+/// rotate and flip -> (flatten) -> encode, reading the upright bitmap without
+/// consuming it.
 pub(crate) fn finish(upright: &Upright, plan: Plan, job: &Job) -> Result<Thumbnail, Error> {
     let plan = place::refine_smart(plan, &upright.bitmap);
     let bitmap = resize::apply(&upright.bitmap, &plan)?;
-    // Adjust before padding so the padding stays exactly the background.
+    // Blur, the colour adjustments and libgd's sharpen, in that order, all
+    // before padding so the padding stays exactly the background. (nginx
+    // sharpens its final image; the kernel treats every direction alike, so
+    // the turn and flip after it change nothing.)
     let bitmap = adjust::apply(bitmap, &job.adjust);
     let bitmap = place::pad(bitmap, &plan, job.encode.background)?;
+    // The plan was made for the image before the turn (see `Geometry`).
+    let turn = Orientation::of_turn(job.geometry.rotate, job.geometry.flip);
+    let bitmap = orient::apply(bitmap, turn);
+    let bitmap = match job.transparency {
+        Transparency::Keep => bitmap,
+        Transparency::Flatten => bitmap.flatten(job.encode.background),
+    };
 
     let out_format = encode::choose_format(
         job.encode.format,

@@ -152,7 +152,7 @@ mod tests {
             height: Some(h),
             fit,
             gravity,
-            focal: None,
+            ..Geometry::default()
         }
     }
 
@@ -255,6 +255,7 @@ mod tests {
                 brightness: Some(500),
                 ..Adjustments::default()
             },
+            ..Job::default()
         };
         let thumb = crate::make_thumbnail(&png, &job).unwrap();
         assert_eq!((thumb.width, thumb.height), (100, 100));

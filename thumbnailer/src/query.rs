@@ -355,7 +355,10 @@ mod tests {
                 with(|q| q.signature = Some("2V5jY2MWHlOSN1sHKCQTekX0IZqjuSGD5vQS5NVFklc".into())),
             ),
             // Not base64url: still parsed, so the verifier refuses it (403).
-            ("s=garbage!!", with(|q| q.signature = Some("garbage!!".into()))),
+            (
+                "s=garbage!!",
+                with(|q| q.signature = Some("garbage!!".into())),
+            ),
             ("s=", with(|q| q.signature = Some(String::new()))),
             (
                 "s=a-_b&p=x&dpr=2&fm=auto&q=80&fp=0.1,0.2&g=nw&fit=pad&h=2&w=1",

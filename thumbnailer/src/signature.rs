@@ -91,7 +91,10 @@ mod tests {
     fn text_that_is_not_base64url_is_a_bad_signature() {
         let keys = [b"secret-key-1".to_vec()];
         for given in ["garbage!!", "ab+c", "abc=", "", "%%"] {
-            assert!(!verify(&keys, b"/thumb/a.jpg", b"w=1&s=x", given), "{given:?}");
+            assert!(
+                !verify(&keys, b"/thumb/a.jpg", b"w=1&s=x", given),
+                "{given:?}"
+            );
         }
     }
 

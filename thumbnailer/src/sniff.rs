@@ -25,6 +25,19 @@ impl ImageFormat {
         }
     }
 
+    /// The short lower-case name nginx's `image_filter size` uses in its JSON
+    /// (`"type": "jpeg"`), and our logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            ImageFormat::Jpeg => "jpeg",
+            ImageFormat::Png => "png",
+            ImageFormat::Gif => "gif",
+            ImageFormat::Webp => "webp",
+            ImageFormat::Tiff => "tiff",
+            ImageFormat::Avif => "avif",
+        }
+    }
+
     /// Recognises the format from magic bytes; `None` for anything else.
     pub fn sniff(bytes: &[u8]) -> Option<ImageFormat> {
         if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
@@ -110,5 +123,15 @@ mod tests {
         assert_eq!(ImageFormat::Webp.mime_type(), "image/webp");
         assert_eq!(ImageFormat::Tiff.mime_type(), "image/tiff");
         assert_eq!(ImageFormat::Avif.mime_type(), "image/avif");
+        for f in [
+            ImageFormat::Jpeg,
+            ImageFormat::Png,
+            ImageFormat::Gif,
+            ImageFormat::Webp,
+            ImageFormat::Tiff,
+            ImageFormat::Avif,
+        ] {
+            assert_eq!(f.mime_type(), format!("image/{}", f.name()));
+        }
     }
 }

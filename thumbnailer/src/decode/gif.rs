@@ -86,6 +86,71 @@ pub(crate) fn read_header(data: &[u8]) -> Result<Header, Error> {
     })
 }
 
+/// What a walk over every block of a GIF finds, decompressing nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FrameWalk {
+    /// Frames whose image data is complete.
+    pub frames: u32,
+    /// The larger (by area) of the screen and every counted frame.
+    pub largest: (u32, u32),
+}
+
+/// Counts the frames by hopping over the blocks by their length prefixes: no
+/// LZW decoding, so the cost is one step per 255-byte sub-block. A frame
+/// counts when its data ends with the block terminator; the walk stops at
+/// the trailer, at anything that is not a block, or where the data ends.
+/// A file without one complete frame is refused as truncated.
+pub(crate) fn walk_frames(data: &[u8]) -> Result<FrameWalk, Error> {
+    let screen = data
+        .get(6..13)
+        .ok_or_else(|| Error::unsupported("truncated gif header"))?;
+    let flags = screen[4];
+    let mut pos = 13usize;
+    if flags & 0x80 != 0 {
+        pos += 3 << ((flags & 0x07) + 1);
+    }
+    let area = |(w, h): (u32, u32)| u64::from(w) * u64::from(h);
+    let mut walk = FrameWalk {
+        frames: 0,
+        largest: (le16(&screen[0..2]), le16(&screen[2..4])),
+    };
+    loop {
+        match data.get(pos) {
+            Some(0x21) => match skip_sub_blocks(data, pos + 2) {
+                Some(next) => pos = next,
+                None => break,
+            },
+            Some(0x2C) => {
+                let Some(d) = data.get(pos + 1..pos + 10) else {
+                    break;
+                };
+                let size = (le16(&d[4..6]), le16(&d[6..8]));
+                let mut next = pos + 10;
+                if d[8] & 0x80 != 0 {
+                    next += 3 << ((d[8] & 0x07) + 1);
+                }
+                // The LZW minimum code size, then the data sub-blocks.
+                if data.get(next).is_none() {
+                    break;
+                }
+                let Some(end) = skip_sub_blocks(data, next + 1) else {
+                    break;
+                };
+                walk.frames += 1;
+                if area(size) > area(walk.largest) {
+                    walk.largest = size;
+                }
+                pos = end;
+            }
+            _ => break,
+        }
+    }
+    if walk.frames == 0 {
+        return Err(Error::unsupported("truncated gif: no complete frame"));
+    }
+    Ok(walk)
+}
+
 pub(crate) fn decode(data: &[u8], header: &Header, limits: &Limits) -> Result<Decoded, Error> {
     let decoder = GifDecoder::new(Cursor::new(data)).map_err(image_rs::decode_error)?;
     let mut decoded = image_rs::decode_first_frame(decoder, header, limits)?;

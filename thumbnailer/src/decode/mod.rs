@@ -1,13 +1,13 @@
 //! Format dispatch for the two decoding stages: a cheap header read that the
 //! limits are checked against, then the bounded pixel decode.
 
-mod gif;
+pub(crate) mod gif;
 mod image_rs;
 pub(crate) mod jpeg;
 mod jpeg_scans;
-mod png;
+pub(crate) mod png;
 mod tiff;
-mod webp;
+pub(crate) mod webp;
 
 use crate::bitmap::Bitmap;
 use crate::error::Error;

@@ -65,6 +65,34 @@ pub(crate) fn read_header(data: &[u8]) -> Result<Header, Error> {
     })
 }
 
+/// The number of images, when the chunk walk reaches an IDAT chunk: an
+/// animated PNG's `acTL` frame count, plus one when the default image (the
+/// IDAT) is not the first frame (no `fcTL` before it), as Pillow counts;
+/// 1 for a still PNG. `None` for a file cut before its image data. Chunk
+/// headers only: nothing is inflated.
+pub(crate) fn frames_before_image_data(data: &[u8]) -> Option<u32> {
+    let (mut animation_frames, mut default_is_frame) = (0u32, false);
+    let mut pos = SIGNATURE_LEN;
+    while let Some(head) = data.get(pos..pos + 8) {
+        match &head[4..8] {
+            b"IDAT" => {
+                let extra = u32::from(!default_is_frame || animation_frames == 0);
+                return Some(animation_frames.saturating_add(extra));
+            }
+            b"acTL" => {
+                if let Some(n) = data.get(pos + 8..pos + 12) {
+                    animation_frames = u32::from_be_bytes([n[0], n[1], n[2], n[3]]);
+                }
+            }
+            b"fcTL" => default_is_frame = true,
+            _ => {}
+        }
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        pos = pos.saturating_add(12).saturating_add(len);
+    }
+    None
+}
+
 pub(crate) fn decode(data: &[u8], header: &Header, limits: &Limits) -> Result<Decoded, Error> {
     let info = scan_chunks(data)?;
     let decoder = PngDecoder::with_limits(Cursor::new(data), image_rs::limits_for(header, limits))

@@ -67,6 +67,30 @@ pub(crate) fn read_header(data: &[u8]) -> Result<Header, Error> {
     })
 }
 
+/// The number of frames (ANMF chunks) of an animated WebP, 1 for a still
+/// one; an error when no frame or image chunk lies wholly inside `data`
+/// (a truncated file). Chunk headers only: nothing is decoded.
+pub(crate) fn count_frames(data: &[u8]) -> Result<u32, Error> {
+    let (mut frames, mut still) = (0u32, false);
+    let mut pos = 12usize;
+    while let Some(head) = data.get(pos..pos + 8) {
+        let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+        let end = pos.saturating_add(8).saturating_add(len);
+        let complete = end <= data.len();
+        match &head[0..4] {
+            b"ANMF" if complete => frames += 1,
+            b"VP8 " | b"VP8L" if complete => still = true,
+            _ => {}
+        }
+        pos = end.saturating_add(len & 1);
+    }
+    match (frames, still) {
+        (0, false) => Err(Error::unsupported("truncated webp: no complete image")),
+        (0, true) => Ok(1),
+        (n, _) => Ok(n),
+    }
+}
+
 pub(crate) fn decode(data: &[u8], header: &Header, limits: &Limits) -> Result<Decoded, Error> {
     let decoder = WebPDecoder::new(Cursor::new(data)).map_err(image_rs::decode_error)?;
     image_rs::decode_first_frame(decoder, header, limits)

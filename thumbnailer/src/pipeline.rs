@@ -150,3 +150,208 @@ pub(crate) fn finish(upright: &Upright, plan: Plan, job: &Job) -> Result<Thumbna
         height,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operation::{Fit, Flip, OutputFormat, Rgb, Rotation};
+
+    /// A `width` x `height` RGB PNG, red on the left half, blue on the right.
+    fn halves_png(width: u32, height: u32) -> Vec<u8> {
+        let mut data = Vec::new();
+        for _ in 0..height {
+            for x in 0..width {
+                data.extend(if x < width / 2 {
+                    [255, 0, 0]
+                } else {
+                    [0, 0, 255]
+                });
+            }
+        }
+        let mut out = Vec::new();
+        image::ImageEncoder::write_image(
+            image::codecs::png::PngEncoder::new(&mut out),
+            &data,
+            width,
+            height,
+            image::ExtendedColorType::Rgb8,
+        )
+        .unwrap();
+        out
+    }
+
+    /// A `width` x `height` GIF: black on the left half, the transparent
+    /// white index on the right (the image nginx-tests draws, roughly).
+    fn halves_gif(width: u16, height: u16) -> Vec<u8> {
+        let pixels: Vec<u8> = (0..height)
+            .flat_map(|_| (0..width).map(move |x| u8::from(x >= width / 2)))
+            .collect();
+        let mut out = Vec::new();
+        {
+            let palette = [0, 0, 0, 255, 255, 255];
+            let mut encoder = gif::Encoder::new(&mut out, width, height, &palette).unwrap();
+            let frame = gif::Frame::from_indexed_pixels(width, height, pixels, Some(1));
+            encoder.write_frame(&frame).unwrap();
+        }
+        out
+    }
+
+    fn rgba(thumb: &Thumbnail) -> image::RgbaImage {
+        image::load_from_memory(&thumb.bytes).unwrap().to_rgba8()
+    }
+
+    fn turned(mut job: Job, rotate: Rotation, flip: Flip) -> Job {
+        job.geometry.rotate = rotate;
+        job.geometry.flip = flip;
+        job
+    }
+
+    #[test]
+    fn rotation_is_counter_clockwise_and_flips_come_after() {
+        let png = halves_png(40, 20);
+        let base = Job::sized(None, None, Fit::Fit, OutputFormat::Png);
+        // A quarter turn counter-clockwise brings the right (blue) half up.
+        let t = make_thumbnail(&png, &turned(base, Rotation::Ccw90, Flip::None)).unwrap();
+        assert_eq!((t.width, t.height), (20, 40));
+        let px = rgba(&t);
+        assert_eq!(px.get_pixel(10, 5).0, [0, 0, 255, 255]);
+        assert_eq!(px.get_pixel(10, 35).0, [255, 0, 0, 255]);
+        // Clockwise brings it down.
+        let t = make_thumbnail(&png, &turned(base, Rotation::Ccw270, Flip::None)).unwrap();
+        assert_eq!(rgba(&t).get_pixel(10, 5).0, [255, 0, 0, 255]);
+        // Flipped left to right.
+        let t = make_thumbnail(&png, &turned(base, Rotation::None, Flip::Horizontal)).unwrap();
+        assert_eq!((t.width, t.height), (40, 20));
+        assert_eq!(rgba(&t).get_pixel(5, 10).0, [0, 0, 255, 255]);
+        // Turned, then flipped top to bottom: blue ends at the bottom.
+        let t = make_thumbnail(&png, &turned(base, Rotation::Ccw90, Flip::Vertical)).unwrap();
+        assert_eq!(rgba(&t).get_pixel(10, 35).0, [0, 0, 255, 255]);
+        // A half turn and a vertical flip are a horizontal flip.
+        let a = make_thumbnail(&png, &turned(base, Rotation::Ccw180, Flip::Vertical)).unwrap();
+        let b = make_thumbnail(&png, &turned(base, Rotation::None, Flip::Horizontal)).unwrap();
+        assert_eq!(a.bytes, b.bytes);
+    }
+
+    #[test]
+    fn sizes_match_image_filter_tests() {
+        // nginx-tests image_filter.t, on a 100x120 GIF.
+        let gif = halves_gif(100, 120);
+        let size = |w: u32, h: u32, fit: Fit, rotate: Rotation| {
+            let job = turned(
+                Job::sized(Some(w), Some(h), fit, OutputFormat::Original),
+                rotate,
+                Flip::None,
+            );
+            let t = make_thumbnail(&gif, &job).unwrap();
+            assert_eq!(t.format, ImageFormat::Gif);
+            assert_eq!(&t.bytes[..6], b"GIF89a");
+            (t.width, t.height)
+        };
+        assert_eq!(size(10, 12, Fit::Fit, Rotation::None), (10, 12));
+        assert_eq!(size(60, 80, Fit::Crop, Rotation::None), (60, 80));
+        // "rotate before crop"
+        assert_eq!(size(5, 6, Fit::Crop, Rotation::Ccw90), (5, 5));
+        // "rotate after resize"
+        assert_eq!(size(5, 6, Fit::Fit, Rotation::Ccw90), (6, 5));
+        // "rotate", "rotate var": rotate 90/180/270 of the whole image.
+        assert_eq!(size(1000, 1000, Fit::Fit, Rotation::Ccw90), (120, 100));
+        assert_eq!(size(1000, 1000, Fit::Fit, Rotation::Ccw180), (100, 120));
+        assert_eq!(size(1000, 1000, Fit::Fit, Rotation::Ccw270), (120, 100));
+    }
+
+    #[test]
+    fn gif_transparency_is_kept_or_flattened() {
+        let gif = halves_gif(100, 120);
+        let mut job = Job::sized(Some(50), Some(60), Fit::Fit, OutputFormat::Original);
+        let kept = make_thumbnail(&gif, &job).unwrap();
+        assert_eq!(kept.format, ImageFormat::Gif);
+        let px = rgba(&kept);
+        assert_eq!(px.get_pixel(5, 30).0, [0, 0, 0, 255]);
+        assert_eq!(px.get_pixel(45, 30).0[3], 0);
+        job.transparency = Transparency::Flatten;
+        job.encode.background = Rgb(0, 200, 0);
+        let flat = make_thumbnail(&gif, &job).unwrap();
+        assert_eq!(flat.format, ImageFormat::Gif);
+        let px = rgba(&flat);
+        assert_eq!(px.get_pixel(5, 30).0, [0, 0, 0, 255]);
+        assert_eq!(px.get_pixel(45, 30).0, [0, 200, 0, 255]);
+        // Nothing left transparent: no transparent index written.
+        let mut options = gif::DecodeOptions::new();
+        options.set_color_output(gif::ColorOutput::Indexed);
+        let mut decoder = options.read_info(&flat.bytes[..]).unwrap();
+        assert_eq!(
+            decoder.read_next_frame().unwrap().unwrap().transparent,
+            None
+        );
+    }
+
+    #[test]
+    fn flattening_takes_alpha_out_of_png_and_webp() {
+        let mut out = Vec::new();
+        let data = [0u8, 0, 0, 0, 255, 0, 0, 255].repeat(8);
+        image::ImageEncoder::write_image(
+            image::codecs::png::PngEncoder::new(&mut out),
+            &data,
+            4,
+            4,
+            image::ExtendedColorType::Rgba8,
+        )
+        .unwrap();
+        for format in [
+            OutputFormat::Png,
+            OutputFormat::Webp,
+            OutputFormat::Original,
+        ] {
+            let mut job = Job::sized(None, None, Fit::Fit, format);
+            let kept = make_thumbnail(&out, &job).unwrap();
+            assert!(image::load_from_memory(&kept.bytes)
+                .unwrap()
+                .color()
+                .has_alpha());
+            job.transparency = Transparency::Flatten;
+            job.encode.background = Rgb(0, 0, 255);
+            job.encode.webp_quality = 100;
+            let flat = make_thumbnail(&out, &job).unwrap();
+            let decoded = image::load_from_memory(&flat.bytes).unwrap();
+            assert!(!decoded.color().has_alpha(), "{format:?}");
+            let px = decoded.to_rgb8();
+            assert_eq!(px.get_pixel(0, 0).0, [0, 0, 255], "{format:?}");
+            assert_eq!(px.get_pixel(1, 0).0, [255, 0, 0], "{format:?}");
+        }
+    }
+
+    #[test]
+    fn sharpen_and_blur_change_the_pixels_not_the_size() {
+        // Shrinking the halves gives a soft edge for both to work on.
+        let png = halves_png(200, 100);
+        let base = Job::sized(Some(40), Some(20), Fit::Fit, OutputFormat::Png);
+        let plain = make_thumbnail(&png, &base).unwrap();
+        let row = |t: &Thumbnail| -> Vec<u8> {
+            let px = rgba(t);
+            (0..40).map(|x| px.get_pixel(x, 10).0[0]).collect()
+        };
+        let mut sharp = base;
+        sharp.adjust.sharpen = 100;
+        let sharp = make_thumbnail(&png, &sharp).unwrap();
+        let mut soft = base;
+        soft.adjust.blur = Some(20);
+        let soft = make_thumbnail(&png, &soft).unwrap();
+        for t in [&sharp, &soft] {
+            assert_eq!((t.width, t.height), (40, 20));
+        }
+        // Red falls from 255 to 0 around x = 20: the blur widens the ramp,
+        // the sharpen keeps the flat parts and steepens nothing outward.
+        let ramp = |r: &[u8]| r.iter().filter(|&&v| v > 5 && v < 250).count();
+        let (plain_row, sharp_row, soft_row) = (row(&plain), row(&sharp), row(&soft));
+        assert!(
+            ramp(&soft_row) > ramp(&plain_row),
+            "{soft_row:?} vs {plain_row:?}"
+        );
+        assert!(
+            ramp(&sharp_row) <= ramp(&plain_row),
+            "{sharp_row:?} vs {plain_row:?}"
+        );
+        assert_eq!((sharp_row[0], sharp_row[39]), (255, 0));
+        assert_ne!(sharp_row, plain_row);
+    }
+}

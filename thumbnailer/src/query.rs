@@ -18,8 +18,9 @@
 //! `&` separates parameters; empty segments (`a&&b`, a trailing `&`) are
 //! ignored. A segment without `=` has an empty value, which is an error.
 
+use crate::adjust::{parse_blur, parse_sharpen};
 use crate::error::Error;
-use crate::operation::{Fit, Focal, Gravity};
+use crate::operation::{Fit, Flip, Focal, Gravity, Rotation};
 
 /// Output format asked for with `fm`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +56,21 @@ pub struct QueryParams {
     pub preset: Option<String>,
     /// `s`: the signature as given; [`crate::signature::verify`] judges it.
     pub signature: Option<String>,
+    /// `r`: `90|180|270`, a counter-clockwise turn (as `image_filter
+    /// rotate`; see [`crate::Geometry`] for how it combines with the box).
+    /// `0` is refused: leave `r` out.
+    pub rotate: Option<Rotation>,
+    /// `flip`: `h` (left and right swap) or `v` (top and bottom), after `r`.
+    pub flip: Option<Flip>,
+    /// `sharpen`: libgd's sharpen percentage as `image_filter_sharpen`,
+    /// 1..=1000 ([`crate::adjust::SHARPEN_MAX`]); leave it out for none.
+    pub sharpen: Option<u16>,
+    /// `blur`: Gaussian sigma in pixels, 0.3..=100 with at most one fraction
+    /// digit, in tenths (3..=1000).
+    pub blur: Option<u16>,
+    /// `info=1` (the only value): answer the original's size as JSON
+    /// (`image_filter size`) instead of a thumbnail.
+    pub info: bool,
 }
 
 /// Parses a query string (without the leading `?`). Errors are
@@ -126,6 +142,29 @@ pub fn parse_query(args: &[u8]) -> Result<QueryParams, Error> {
             // Any text: whether it is a valid signature is the verifier's
             // question, and every wrong one gets the same 403.
             b"s" => q.signature = Some(ascii(v)),
+            b"r" => {
+                let rotate = match v {
+                    b"90" => Rotation::Ccw90,
+                    b"180" => Rotation::Ccw180,
+                    b"270" => Rotation::Ccw270,
+                    _ => return Err(invalid()),
+                };
+                q.rotate = Some(rotate);
+            }
+            b"flip" => {
+                let flip = std::str::from_utf8(v).ok().and_then(Flip::parse);
+                q.flip = Some(flip.ok_or_else(invalid)?);
+            }
+            b"sharpen" => {
+                let sharpen = std::str::from_utf8(v).ok().and_then(parse_sharpen);
+                q.sharpen = Some(sharpen.filter(|&s| s > 0).ok_or_else(invalid)?);
+            }
+            b"blur" => {
+                let blur = std::str::from_utf8(v).ok().and_then(parse_blur);
+                q.blur = Some(blur.ok_or_else(invalid)?);
+            }
+            b"info" if v == b"1" => q.info = true,
+            b"info" => return Err(invalid()),
             _ => unreachable!("KNOWN lists every name matched here"),
         }
         seen.push(name);
@@ -134,7 +173,8 @@ pub fn parse_query(args: &[u8]) -> Result<QueryParams, Error> {
 }
 
 const KNOWN: &[&[u8]] = &[
-    b"w", b"h", b"fit", b"g", b"fp", b"q", b"fm", b"dpr", b"p", b"s",
+    b"w", b"h", b"fit", b"g", b"fp", b"q", b"fm", b"dpr", b"p", b"s", b"r", b"flip", b"sharpen",
+    b"blur", b"info",
 ];
 
 /// A name for an error message: quoted, escaped, and cut short so a hostile
@@ -376,7 +416,32 @@ mod tests {
                     dpr: Some(200),
                     preset: Some("x".into()),
                     signature: Some("a-_b".into()),
+                    ..QueryParams::default()
                 },
+            ),
+            ("r=90", with(|q| q.rotate = Some(Rotation::Ccw90))),
+            ("r=180", with(|q| q.rotate = Some(Rotation::Ccw180))),
+            ("r=270", with(|q| q.rotate = Some(Rotation::Ccw270))),
+            ("flip=h", with(|q| q.flip = Some(Flip::Horizontal))),
+            ("flip=v", with(|q| q.flip = Some(Flip::Vertical))),
+            ("sharpen=1", with(|q| q.sharpen = Some(1))),
+            ("sharpen=100", with(|q| q.sharpen = Some(100))),
+            ("sharpen=1000", with(|q| q.sharpen = Some(1000))),
+            ("blur=0.3", with(|q| q.blur = Some(3))),
+            ("blur=2", with(|q| q.blur = Some(20))),
+            ("blur=2.5", with(|q| q.blur = Some(25))),
+            ("blur=100", with(|q| q.blur = Some(1000))),
+            ("info=1", with(|q| q.info = true)),
+            (
+                "info=1&blur=1.5&sharpen=50&flip=v&r=270&w=9",
+                with(|q| {
+                    q.width = Some(9);
+                    q.rotate = Some(Rotation::Ccw270);
+                    q.flip = Some(Flip::Vertical);
+                    q.sharpen = Some(50);
+                    q.blur = Some(15);
+                    q.info = true;
+                }),
             ),
         ];
         for (args, want) in table {
@@ -439,6 +504,38 @@ mod tests {
             ("dpr=01", "invalid value for \"dpr\""),
             ("dpr=1e0", "invalid value for \"dpr\""),
             ("p=a.b", "invalid value for \"p\""),
+            ("r=0", "invalid value for \"r\""),
+            ("r=45", "invalid value for \"r\""),
+            ("r=360", "invalid value for \"r\""),
+            ("r=-90", "invalid value for \"r\""),
+            ("r=090", "invalid value for \"r\""),
+            ("r=90.0", "invalid value for \"r\""),
+            ("r=90&r=90", "repeated parameter \"r\""),
+            ("r=", "empty value for \"r\""),
+            ("rotate=90", "unknown parameter \"rotate\""),
+            ("flip=H", "invalid value for \"flip\""),
+            ("flip=hv", "invalid value for \"flip\""),
+            ("flip=x", "invalid value for \"flip\""),
+            ("flip=h&flip=v", "repeated parameter \"flip\""),
+            ("sharpen=0", "invalid value for \"sharpen\""),
+            ("sharpen=1001", "invalid value for \"sharpen\""),
+            ("sharpen=050", "invalid value for \"sharpen\""),
+            ("sharpen=1.5", "invalid value for \"sharpen\""),
+            ("sharpen=-1", "invalid value for \"sharpen\""),
+            ("blur=0", "invalid value for \"blur\""),
+            ("blur=0.2", "invalid value for \"blur\""),
+            ("blur=100.1", "invalid value for \"blur\""),
+            ("blur=101", "invalid value for \"blur\""),
+            ("blur=1.25", "invalid value for \"blur\""),
+            ("blur=.5", "invalid value for \"blur\""),
+            ("blur=1e1", "invalid value for \"blur\""),
+            ("blur=nan", "invalid value for \"blur\""),
+            ("info=0", "invalid value for \"info\""),
+            ("info=true", "invalid value for \"info\""),
+            ("info=01", "invalid value for \"info\""),
+            ("info=", "empty value for \"info\""),
+            ("info", "empty value for \"info\""),
+            ("info=1&info=1", "repeated parameter \"info\""),
             ("p=a%20b", "invalid value for \"p\""),
             (
                 "p=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",

@@ -49,7 +49,7 @@ install_pkg() {
 step "install $deb"
 install_pkg
 dpkg-query -W -f='${Package} ${Version}: Depends: ${Depends}\n' "$pkg"
-nginx -V 2>&1 | head -n 1
+nginx -v
 
 step "remove: nginx must keep working without the module"
 dpkg -r "$pkg" >/dev/null

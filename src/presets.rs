@@ -5,14 +5,17 @@
 //! A preset is a django-imagekit spec in one line: a size, a fit mode and
 //! the adjustments of imagekit's `Adjustment` processor, for example
 //! `image_filter_rs_preset thumbnail 100x75 crop contrast=1.2 sharpness=1.1;`.
+//! It also takes image_filter's own steps: `rotate=90|180|270` (counter-
+//! clockwise), `flip=h|v`, `sharpen=PERCENT` (libgd's, as
+//! `image_filter_sharpen`) and `blur=SIGMA`.
 
 use core::ffi::{c_char, c_void};
 use std::rc::Rc;
 
 use ngx::core::NGX_CONF_OK;
 use ngx::ffi::{ngx_command_t, ngx_conf_t};
-use thumbnailer::adjust::{parse_factor, Adjustments};
-use thumbnailer::{Fit, Geometry, Gravity};
+use thumbnailer::adjust::{parse_blur, parse_factor, parse_sharpen, Adjustments};
+use thumbnailer::{Fit, Flip, Geometry, Gravity, Rotation};
 
 use crate::conf::{
     directive_handler, geometry, guarded, parse_decimal, parse_fit, parse_format, Directive,
@@ -23,7 +26,11 @@ use crate::conf::{
 #[derive(Debug)]
 pub struct Preset {
     pub name: String,
+    /// The box, fit and gravity, and the `rotate=` and `flip=` keys
+    /// (`geometry.rotate`, `geometry.flip`).
     pub geometry: Geometry,
+    /// The colour adjustments, and the `sharpen=` and `blur=` keys
+    /// (`adjust.sharpen`, `adjust.blur`).
     pub adjust: Adjustments,
     pub quality: Option<u8>,
     pub format: Option<FormatChoice>,
@@ -46,8 +53,7 @@ pub fn valid_name(name: &[u8]) -> bool {
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
         && name.first().is_some_and(u8::is_ascii_alphabetic)
-        && name != b"off"
-        && name != b"query"
+        && !matches!(name, b"off" | b"query" | b"size" | b"test")
 }
 
 directive_handler!(pub cmd_preset, MainConf, |d, mcf| || match parse_preset(&mut d) {
@@ -106,6 +112,32 @@ fn parse_preset(d: &mut Directive<'_>) -> Result<Preset, *mut c_char> {
                     .map(|q| q as u8),
             ),
             ("format", v) => set(&mut preset.format, parse_format(v.as_bytes())),
+            ("rotate", v) => match v {
+                "90" | "180" | "270" => {
+                    preset.geometry.rotate = v
+                        .parse()
+                        .ok()
+                        .and_then(Rotation::from_degrees)
+                        .unwrap_or_default();
+                    true
+                }
+                _ => false,
+            },
+            ("flip", v) => match Flip::parse(v) {
+                Some(flip) => {
+                    preset.geometry.flip = flip;
+                    true
+                }
+                None => false,
+            },
+            ("sharpen", v) => match parse_sharpen(v) {
+                Some(percent) => {
+                    preset.adjust.sharpen = percent;
+                    true
+                }
+                None => false,
+            },
+            ("blur", v) => set(&mut preset.adjust.blur, parse_blur(v)),
             ("gravity", v) => match parse_gravity(v) {
                 Some(gravity) => {
                     preset.geometry.gravity = gravity;

@@ -244,10 +244,14 @@ pub struct EncodeOptions {
     pub jpeg_quality: u8,
     /// 1..=100; 100 means lossless. Out-of-range values are clamped.
     pub webp_quality: u8,
-    /// Progressive JPEG. PNG output is never interlaced (larger, slower).
+    /// Progressive JPEG, interlaced GIF. PNG output is never interlaced
+    /// (larger, slower).
     pub interlace: bool,
-    /// Colour behind transparent pixels when the output cannot keep alpha.
+    /// Colour behind transparent pixels when the output cannot keep alpha,
+    /// or when `transparency` is `Flatten`.
     pub background: Rgb,
+    /// Whether transparency is kept (the default) or flattened.
+    pub transparency: Transparency,
 }
 
 impl Default for EncodeOptions {
@@ -258,6 +262,7 @@ impl Default for EncodeOptions {
             webp_quality: 80,
             interlace: false,
             background: Rgb(255, 255, 255),
+            transparency: Transparency::Keep,
         }
     }
 }
@@ -304,8 +309,6 @@ pub struct Job {
     pub limits: Limits,
     /// Colour adjustments applied after resizing.
     pub adjust: Adjustments,
-    /// Whether transparency is kept (the default) or flattened.
-    pub transparency: Transparency,
 }
 
 impl Job {
@@ -444,7 +447,7 @@ impl Job {
             text.push_str(":flip=h");
         }
         // Flattening cannot change a JPEG, which never has alpha.
-        if self.transparency == Transparency::Flatten && e.format != OutputFormat::Jpeg {
+        if e.transparency == Transparency::Flatten && e.format != OutputFormat::Jpeg {
             text.push_str(":flat");
         }
         text
@@ -729,7 +732,7 @@ mod tests {
                 with(base, |j| {
                     j.adjust.sharpen = 100;
                     j.adjust.blur = Some(15);
-                    j.transparency = Transparency::Flatten;
+                    j.encode.transparency = Transparency::Flatten;
                 }),
                 "350x200:crop:original:jq82:wq80:i0:bgffffff:sharpen=100:blur=15:flat",
             ),
@@ -758,7 +761,9 @@ mod tests {
         for blur in [3, 4, 10, 1000] {
             variants.push(with(base, |j| j.adjust.blur = Some(blur)));
         }
-        variants.push(with(base, |j| j.transparency = Transparency::Flatten));
+        variants.push(with(base, |j| {
+            j.encode.transparency = Transparency::Flatten
+        }));
         variants.push(with(base, |j| j.encode.format = OutputFormat::Gif));
         let texts: std::collections::HashSet<String> =
             variants.iter().map(Job::canonical).collect();
@@ -789,7 +794,7 @@ mod tests {
             (
                 with(base, |j| {
                     j.encode.format = OutputFormat::Jpeg;
-                    j.transparency = Transparency::Flatten;
+                    j.encode.transparency = Transparency::Flatten;
                 }),
                 with(base, |j| j.encode.format = OutputFormat::Jpeg),
             ),

@@ -131,7 +131,7 @@ pub(crate) fn finish(upright: &Upright, plan: Plan, job: &Job) -> Result<Thumbna
     // The plan was made for the image before the turn (see `Geometry`).
     let turn = Orientation::of_turn(job.geometry.rotate, job.geometry.flip);
     let bitmap = orient::apply(bitmap, turn);
-    let bitmap = match job.transparency {
+    let bitmap = match job.encode.transparency {
         Transparency::Keep => bitmap,
         Transparency::Flatten => bitmap.flatten(job.encode.background),
     };
@@ -268,7 +268,7 @@ mod tests {
         let px = rgba(&kept);
         assert_eq!(px.get_pixel(5, 30).0, [0, 0, 0, 255]);
         assert_eq!(px.get_pixel(45, 30).0[3], 0);
-        job.transparency = Transparency::Flatten;
+        job.encode.transparency = Transparency::Flatten;
         job.encode.background = Rgb(0, 200, 0);
         let flat = make_thumbnail(&gif, &job).unwrap();
         assert_eq!(flat.format, ImageFormat::Gif);
@@ -308,7 +308,7 @@ mod tests {
                 .unwrap()
                 .color()
                 .has_alpha());
-            job.transparency = Transparency::Flatten;
+            job.encode.transparency = Transparency::Flatten;
             job.encode.background = Rgb(0, 0, 255);
             job.encode.webp_quality = 100;
             let flat = make_thumbnail(&out, &job).unwrap();

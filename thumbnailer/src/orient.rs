@@ -160,6 +160,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)] // the table reads better inline
     fn turns_are_counter_clockwise_then_flipped() {
         // 1 2 3        3 6
         // 4 5 6  ->    2 5   (90° counter-clockwise)

@@ -255,7 +255,6 @@ mod tests {
                 brightness: Some(500),
                 ..Adjustments::default()
             },
-            ..Job::default()
         };
         let thumb = crate::make_thumbnail(&png, &job).unwrap();
         assert_eq!((thumb.width, thumb.height), (100, 100));

@@ -10,19 +10,18 @@ use core::ptr::{self, NonNull};
 
 use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use ngx::ffi::{
-    ngx_command_t, ngx_conf_t, ngx_http_complex_value_t, ngx_msec_t, ngx_parse_time, ngx_str_t,
-    ngx_thread_pool_add, ngx_thread_pool_t, ngx_uint_t, NGX_CONF_1MORE, NGX_CONF_2MORE,
-    NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_CONF_TAKE12, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET,
-    NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SRV_CONF, NGX_LOG_EMERG,
+    ngx_command_t, ngx_conf_t, ngx_http_complex_value_t, ngx_http_request_t, ngx_int_t, ngx_msec_t,
+    ngx_parse_time, ngx_str_t, ngx_thread_pool_add, ngx_thread_pool_t, NGX_LOG_EMERG,
 };
 use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
 use ngx::{ngx_conf_log_error, ngx_string};
 use std::rc::Rc;
 
 use thumbnailer::query::FormatParam;
-use thumbnailer::{EncodeOptions, Fit, Geometry, Limits, Rgb};
+use thumbnailer::{EncodeOptions, Fit, Flip, Geometry, Limits, Rgb, Rotation, Transparency};
 
 pub use crate::presets::{Preset, SizeRule};
+use crate::values::{set_valued, Valued};
 
 use crate::cache::CachePath;
 use crate::memory::MemoryBudget;
@@ -90,6 +89,10 @@ pub enum Filter {
     Variable(VariableSize),
     /// Everything from the query parameters.
     Query,
+    /// `size`: the original's size and type as JSON, as image_filter's.
+    Size,
+    /// `test`: the original unchanged if it is an image we can read.
+    Test,
     /// A preset by name, until the merge finds it.
     PresetName(ngx_str_t),
     Preset(&'static Preset),
@@ -139,12 +142,19 @@ pub enum ThreadPoolSetting {
 pub struct LocationConf {
     pub filter: Option<Filter>,
     pub cache: CacheSetting,
-    pub jpeg_quality: Option<u8>,
+    pub jpeg_quality: Option<Valued<u8>>,
     pub thread_pool: ThreadPoolSetting,
     pub lock_timeout: Option<ngx_msec_t>,
     /// Testing only: how long generation pauses before it starts.
     pub debug_delay: Option<ngx_msec_t>,
-    pub webp_quality: Option<u8>,
+    pub webp_quality: Option<Valued<u8>>,
+    /// `image_filter_rs_rotate`: degrees counter-clockwise.
+    pub rotate: Option<Valued<Rotation>>,
+    pub flip: Option<Flip>,
+    /// `image_filter_rs_sharpen`: image_filter's percent.
+    pub sharpen: Option<Valued<u16>>,
+    /// `image_filter_rs_transparency`: off flattens transparent sources.
+    pub transparency: Option<bool>,
     pub interlace: Option<bool>,
     pub background: Option<Rgb>,
     pub format: Option<FormatChoice>,
@@ -169,8 +179,12 @@ impl LocationConf {
         }
     }
 
+    /// The fixed JPEG quality; a variable one is resolved per request.
     pub fn jpeg_quality(&self) -> u8 {
-        self.jpeg_quality.unwrap_or(DEFAULT_JPEG_QUALITY)
+        match self.jpeg_quality {
+            Some(Valued::Fixed(q)) => q,
+            _ => DEFAULT_JPEG_QUALITY,
+        }
     }
 
     /// The pool generation runs in; None runs it on the event loop.
@@ -196,9 +210,16 @@ impl LocationConf {
         EncodeOptions {
             format: defaults.format,
             jpeg_quality: self.jpeg_quality(),
-            webp_quality: self.webp_quality.unwrap_or(defaults.webp_quality),
+            webp_quality: match self.webp_quality {
+                Some(Valued::Fixed(q)) => q,
+                _ => defaults.webp_quality,
+            },
             interlace: self.interlace.unwrap_or(defaults.interlace),
             background: self.background.unwrap_or(defaults.background),
+            transparency: match self.transparency {
+                Some(false) => Transparency::Flatten,
+                _ => Transparency::Keep,
+            },
         }
     }
 
@@ -235,201 +256,6 @@ impl LocationConf {
         }
     }
 }
-
-pub static mut COMMANDS: [ngx_command_t; 23] = [
-    ngx_command_t {
-        name: ngx_string!("image_filter_rs"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE12)
-            as ngx_uint_t,
-        set: Some(cmd_image_filter_rs),
-        conf: NGX_HTTP_LOC_CONF_OFFSET,
-        offset: 0,
-        post: ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx_string!("image_filter_rs_cache_path"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_CONF_2MORE) as ngx_uint_t,
-        set: Some(cmd_cache_path),
-        conf: NGX_HTTP_MAIN_CONF_OFFSET,
-        offset: 0,
-        post: ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx_string!("image_filter_rs_cache"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
-            as ngx_uint_t,
-        set: Some(cmd_cache),
-        conf: NGX_HTTP_LOC_CONF_OFFSET,
-        offset: 0,
-        post: ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx_string!("image_filter_rs_jpeg_quality"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
-            as ngx_uint_t,
-        set: Some(cmd_jpeg_quality),
-        conf: NGX_HTTP_LOC_CONF_OFFSET,
-        offset: 0,
-        post: ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx_string!("image_filter_rs_thread_pool"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
-            as ngx_uint_t,
-        set: Some(cmd_thread_pool),
-        conf: NGX_HTTP_LOC_CONF_OFFSET,
-        offset: 0,
-        post: ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx_string!("image_filter_rs_cache_lock_timeout"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
-            as ngx_uint_t,
-        set: Some(cmd_lock_timeout),
-        conf: NGX_HTTP_LOC_CONF_OFFSET,
-        offset: 0,
-        post: ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx_string!("image_filter_rs_debug_delay"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
-            as ngx_uint_t,
-        set: Some(cmd_debug_delay),
-        conf: NGX_HTTP_LOC_CONF_OFFSET,
-        offset: 0,
-        post: ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx_string!("image_filter_rs_webp_quality"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
-            as ngx_uint_t,
-        set: Some(cmd_webp_quality),
-        conf: NGX_HTTP_LOC_CONF_OFFSET,
-        offset: 0,
-        post: ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx_string!("image_filter_rs_interlace"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
-            as ngx_uint_t,
-        set: Some(cmd_interlace),
-        conf: NGX_HTTP_LOC_CONF_OFFSET,
-        offset: 0,
-        post: ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx_string!("image_filter_rs_background"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
-            as ngx_uint_t,
-        set: Some(cmd_background),
-        conf: NGX_HTTP_LOC_CONF_OFFSET,
-        offset: 0,
-        post: ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx_string!("image_filter_rs_format"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
-            as ngx_uint_t,
-        set: Some(cmd_format),
-        conf: NGX_HTTP_LOC_CONF_OFFSET,
-        offset: 0,
-        post: ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx_string!("image_filter_rs_max_pixels"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
-            as ngx_uint_t,
-        set: Some(cmd_max_pixels),
-        conf: NGX_HTTP_LOC_CONF_OFFSET,
-        offset: 0,
-        post: ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx_string!("image_filter_rs_max_source_size"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
-            as ngx_uint_t,
-        set: Some(cmd_max_source_size),
-        conf: NGX_HTTP_LOC_CONF_OFFSET,
-        offset: 0,
-        post: ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx_string!("image_filter_rs_memory"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1) as ngx_uint_t,
-        set: Some(cmd_memory),
-        conf: NGX_HTTP_MAIN_CONF_OFFSET,
-        offset: 0,
-        post: ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx_string!("image_filter_rs_concurrency"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1) as ngx_uint_t,
-        set: Some(cmd_concurrency),
-        conf: NGX_HTTP_MAIN_CONF_OFFSET,
-        offset: 0,
-        post: ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx_string!("image_filter_rs_decode_cache"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1) as ngx_uint_t,
-        set: Some(cmd_decode_cache),
-        conf: NGX_HTTP_MAIN_CONF_OFFSET,
-        offset: 0,
-        post: ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx_string!("image_filter_rs_memory_timeout"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1) as ngx_uint_t,
-        set: Some(cmd_memory_timeout),
-        conf: NGX_HTTP_MAIN_CONF_OFFSET,
-        offset: 0,
-        post: ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx_string!("image_filter_rs_preset"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_CONF_2MORE) as ngx_uint_t,
-        set: Some(crate::presets::cmd_preset),
-        conf: NGX_HTTP_MAIN_CONF_OFFSET,
-        offset: 0,
-        post: ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx_string!("image_filter_rs_sizes"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_1MORE)
-            as ngx_uint_t,
-        set: Some(crate::presets::cmd_sizes),
-        conf: NGX_HTTP_LOC_CONF_OFFSET,
-        offset: 0,
-        post: ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx_string!("image_filter_rs_secret"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_1MORE)
-            as ngx_uint_t,
-        set: Some(crate::presets::cmd_secret),
-        conf: NGX_HTTP_LOC_CONF_OFFSET,
-        offset: 0,
-        post: ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx_string!("image_filter_rs_max_output"),
-        type_: (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1)
-            as ngx_uint_t,
-        set: Some(cmd_max_output),
-        conf: NGX_HTTP_LOC_CONF_OFFSET,
-        offset: 0,
-        post: ptr::null_mut(),
-    },
-    ngx_command_t {
-        name: ngx_string!("image_filter_rs_status"),
-        type_: (NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS) as ngx_uint_t,
-        set: Some(cmd_status),
-        conf: NGX_HTTP_LOC_CONF_OFFSET,
-        offset: 0,
-        post: ptr::null_mut(),
-    },
-    ngx_command_t::empty(),
-];
 
 /// The arguments of the directive being parsed, without its name, and the
 /// name for messages.
@@ -500,7 +326,7 @@ macro_rules! directive_handler {
 }
 pub(crate) use directive_handler;
 
-directive_handler!(cmd_image_filter_rs, LocationConf, |d, lcf| || set_filter(
+directive_handler!(pub(crate) cmd_image_filter_rs, LocationConf, |d, lcf| || set_filter(
     &mut d, lcf
 ));
 
@@ -521,6 +347,8 @@ fn set_filter(d: &mut Directive<'_>, lcf: &mut LocationConf) -> *mut c_char {
     match first.as_bytes() {
         b"off" => return one_word(d, Filter::Off, lcf),
         b"query" => return one_word(d, Filter::Query, lcf),
+        b"size" => return one_word(d, Filter::Size, lcf),
+        b"test" => return one_word(d, Filter::Test, lcf),
         _ => {}
     }
     let fit = match second {
@@ -538,6 +366,12 @@ fn set_filter(d: &mut Directive<'_>, lcf: &mut LocationConf) -> *mut c_char {
             }
             None => NGX_CONF_ERROR,
         };
+    }
+    // `-x-`: the original's own size, for a location that only turns,
+    // flips or sharpens (image_filter's `rotate` on its own).
+    if first.as_bytes() == b"-x-" {
+        lcf.filter = Some(Filter::Resize(geometry(None, None, fit)));
+        return NGX_CONF_OK;
     }
     if let Some((width, height)) = first
         .to_str()
@@ -564,7 +398,7 @@ pub fn geometry(width: Option<u32>, height: Option<u32>, fit: Fit) -> Geometry {
     }
 }
 
-fn compile_complex_value(
+pub fn compile_complex_value(
     d: &mut Directive<'_>,
     mut value: ngx_str_t,
 ) -> Option<*mut ngx_http_complex_value_t> {
@@ -586,7 +420,7 @@ fn compile_complex_value(
 }
 
 directive_handler!(
-    cmd_cache_path,
+    pub(crate) cmd_cache_path,
     MainConf,
     |d, mcf| || match CachePath::configure(&mut d, &mcf.caches) {
         Ok(cache) => {
@@ -601,7 +435,7 @@ directive_handler!(
     }
 );
 
-directive_handler!(cmd_cache, LocationConf, |d, lcf| || {
+directive_handler!(pub(crate) cmd_cache, LocationConf, |d, lcf| || {
     if !matches!(lcf.cache, CacheSetting::Unset) {
         return DUPLICATE;
     }
@@ -616,7 +450,7 @@ directive_handler!(cmd_cache, LocationConf, |d, lcf| || {
     NGX_CONF_OK
 });
 
-directive_handler!(cmd_thread_pool, LocationConf, |d, lcf| || {
+directive_handler!(pub(crate) cmd_thread_pool, LocationConf, |d, lcf| || {
     if !matches!(lcf.thread_pool, ThreadPoolSetting::Unset) {
         return DUPLICATE;
     }
@@ -629,7 +463,7 @@ directive_handler!(cmd_thread_pool, LocationConf, |d, lcf| || {
     NGX_CONF_OK
 });
 
-directive_handler!(cmd_lock_timeout, LocationConf, |d, lcf| || set_msec(
+directive_handler!(pub(crate) cmd_lock_timeout, LocationConf, |d, lcf| || set_msec(
     &mut d,
     &mut lcf.lock_timeout
 ));
@@ -637,7 +471,7 @@ directive_handler!(cmd_lock_timeout, LocationConf, |d, lcf| || set_msec(
 // Makes every generation in the location pause first, so tests can catch
 // one in flight (a worker crash, a client leaving, a full queue). Not for
 // production; documented as such.
-directive_handler!(cmd_debug_delay, LocationConf, |d, lcf| || set_msec(
+directive_handler!(pub(crate) cmd_debug_delay, LocationConf, |d, lcf| || set_msec(
     &mut d,
     &mut lcf.debug_delay
 ));
@@ -647,7 +481,7 @@ directive_handler!(cmd_debug_delay, LocationConf, |d, lcf| || set_msec(
 /// refuses is an invalid value, and a second occurrence a duplicate.
 macro_rules! value_directive {
     ($name:ident, $conf:ident, $field:ident, $parse:expr) => {
-        directive_handler!($name, $conf, |d, conf| || {
+        directive_handler!(pub(crate) $name, $conf, |d, conf| || {
             if conf.$field.is_some() {
                 return DUPLICATE;
             }
@@ -665,7 +499,7 @@ macro_rules! value_directive {
 }
 
 /// An encoder quality, 1 to 100.
-fn parse_quality(v: &[u8]) -> Option<u8> {
+pub fn parse_quality(v: &[u8]) -> Option<u8> {
     parse_decimal(v)
         .filter(|q| (1..=100).contains(q))
         .map(|q| q as u8)
@@ -678,13 +512,58 @@ fn parse_bytes(v: &[u8]) -> Option<u64> {
         .and_then(crate::cache::parse_offset)
 }
 
-value_directive!(cmd_jpeg_quality, LocationConf, jpeg_quality, parse_quality);
-value_directive!(cmd_webp_quality, LocationConf, webp_quality, parse_quality);
-value_directive!(cmd_interlace, LocationConf, interlace, |v| match v {
-    b"on" => Some(true),
-    b"off" => Some(false),
-    _ => None,
-});
+directive_handler!(pub(crate) cmd_jpeg_quality, LocationConf, |d, lcf| || set_valued(
+    &mut d,
+    &mut lcf.jpeg_quality,
+    parse_quality
+));
+directive_handler!(pub(crate) cmd_webp_quality, LocationConf, |d, lcf| || set_valued(
+    &mut d,
+    &mut lcf.webp_quality,
+    parse_quality
+));
+directive_handler!(pub(crate) cmd_rotate, LocationConf, |d, lcf| || set_valued(
+    &mut d,
+    &mut lcf.rotate,
+    parse_rotation
+));
+directive_handler!(pub(crate) cmd_sharpen, LocationConf, |d, lcf| || set_valued(
+    &mut d,
+    &mut lcf.sharpen,
+    parse_sharpen
+));
+value_directive!(cmd_flip, LocationConf, flip, parse_flip);
+value_directive!(cmd_transparency, LocationConf, transparency, parse_on_off);
+
+/// Degrees counter-clockwise, as image_filter's `rotate` turns: 0, 90,
+/// 180 or 270.
+pub fn parse_rotation(v: &[u8]) -> Option<Rotation> {
+    parse_decimal(v).and_then(Rotation::from_degrees)
+}
+
+/// image_filter_sharpen's percent: 0 is off, more than 100 is allowed.
+pub fn parse_sharpen(v: &[u8]) -> Option<u16> {
+    core::str::from_utf8(v)
+        .ok()
+        .and_then(thumbnailer::adjust::parse_sharpen)
+}
+
+/// `h`, `v`, or `off` (to undo an inherited flip).
+pub fn parse_flip(v: &[u8]) -> Option<Flip> {
+    match v {
+        b"off" => Some(Flip::None),
+        text => core::str::from_utf8(text).ok().and_then(Flip::parse),
+    }
+}
+
+pub fn parse_on_off(v: &[u8]) -> Option<bool> {
+    match v {
+        b"on" => Some(true),
+        b"off" => Some(false),
+        _ => None,
+    }
+}
+value_directive!(cmd_interlace, LocationConf, interlace, parse_on_off);
 value_directive!(cmd_background, LocationConf, background, parse_colour);
 value_directive!(cmd_format, LocationConf, format, parse_format);
 value_directive!(cmd_max_output, LocationConf, max_output, |v| {
@@ -709,30 +588,35 @@ pub enum FormatChoice {
     Jpeg,
     Png,
     Webp,
+    /// A still GIF (the first frame of an animation).
+    Gif,
     /// The best one `Accept` allows.
     Auto,
 }
 
-impl From<FormatParam> for FormatChoice {
-    fn from(param: FormatParam) -> Self {
+impl FormatChoice {
+    /// The choice a query's `fm` asks for; None for a format the module
+    /// cannot write, which must be refused rather than answered in another.
+    pub fn from_param(param: FormatParam) -> Option<Self> {
         match param {
-            FormatParam::Jpeg => FormatChoice::Jpeg,
-            FormatParam::Png => FormatChoice::Png,
-            FormatParam::Webp => FormatChoice::Webp,
-            // AVIF output is not built in; the original's format stands in.
-            FormatParam::Avif => FormatChoice::Original,
-            FormatParam::Auto => FormatChoice::Auto,
+            FormatParam::Jpeg => Some(FormatChoice::Jpeg),
+            FormatParam::Png => Some(FormatChoice::Png),
+            FormatParam::Webp => Some(FormatChoice::Webp),
+            FormatParam::Gif => Some(FormatChoice::Gif),
+            FormatParam::Avif => None,
+            FormatParam::Auto => Some(FormatChoice::Auto),
         }
     }
 }
 
-/// `original`, `jpeg`, `png`, `webp` or `auto` (from `Accept`).
+/// `original`, `jpeg`, `png`, `webp`, `gif` or `auto` (from `Accept`).
 pub fn parse_format(v: &[u8]) -> Option<FormatChoice> {
     match v {
         b"original" => Some(FormatChoice::Original),
         b"jpeg" => Some(FormatChoice::Jpeg),
         b"png" => Some(FormatChoice::Png),
         b"webp" => Some(FormatChoice::Webp),
+        b"gif" => Some(FormatChoice::Gif),
         b"auto" => Some(FormatChoice::Auto),
         _ => None,
     }
@@ -792,7 +676,7 @@ pub fn parse_count(v: &[u8]) -> Option<u64> {
     (n > 0).then_some(n)
 }
 
-directive_handler!(cmd_memory_timeout, MainConf, |d, mcf| || set_msec(
+directive_handler!(pub(crate) cmd_memory_timeout, MainConf, |d, mcf| || set_msec(
     &mut d,
     &mut mcf.memory_timeout
 ));
@@ -812,7 +696,7 @@ fn set_msec(d: &mut Directive<'_>, slot: &mut Option<ngx_msec_t>) -> *mut c_char
     NGX_CONF_OK
 }
 
-extern "C" fn cmd_status(
+pub(crate) extern "C" fn cmd_status(
     cf: *mut ngx_conf_t,
     _cmd: *mut ngx_command_t,
     _conf: *mut c_void,
@@ -846,6 +730,13 @@ pub fn merge_location(
     conf: &mut LocationConf,
 ) -> *mut c_char {
     guarded(|| {
+        // Written in this block, as opposed to inherited from above.
+        let filter_here = conf.filter.is_some_and(|f| f.is_on());
+        // As with image_filter, whose `rotate` is part of the filter: a
+        // block with an `image_filter_rs` of its own starts unturned.
+        if conf.filter.is_none() {
+            conf.rotate = conf.rotate.or(prev.rotate);
+        }
         if conf.filter.is_none() {
             conf.filter = prev.filter;
         }
@@ -862,6 +753,9 @@ pub fn merge_location(
             conf.debug_delay = prev.debug_delay;
         }
         conf.webp_quality = conf.webp_quality.or(prev.webp_quality);
+        conf.flip = conf.flip.or(prev.flip);
+        conf.sharpen = conf.sharpen.or(prev.sharpen);
+        conf.transparency = conf.transparency.or(prev.transparency);
         conf.interlace = conf.interlace.or(prev.interlace);
         conf.background = conf.background.or(prev.background);
         conf.format = conf.format.or(prev.format);
@@ -941,10 +835,29 @@ pub fn merge_location(
             // The merge runs with `cf` pointing at this block's context, so
             // the core location conf here is the one being merged.
             if let Some(clcf) = NgxHttpCoreModule::location_conf_mut(cf) {
-                // A location that already has a content handler (proxy_pass,
-                // fastcgi_pass...) keeps it when thumbnails are inherited.
-                if clcf.handler.is_none() {
-                    clcf.handler = Some(crate::handler::content_handler);
+                let ours: unsafe extern "C" fn(*mut ngx_http_request_t) -> ngx_int_t =
+                    crate::handler::content_handler;
+                match clcf.handler {
+                    None => clcf.handler = Some(ours),
+                    // Compared by address: a merge that runs twice over the
+                    // same block finds its own handler there.
+                    Some(handler) if handler as usize == ours as usize => {}
+                    // Written beside proxy_pass, fastcgi_pass, return...:
+                    // nginx would run the other handler and silently never
+                    // make a thumbnail, so say so at `nginx -t`.
+                    Some(_) if filter_here => {
+                        let location = clcf.name;
+                        ngx_conf_log_error!(
+                            NGX_LOG_EMERG,
+                            cf,
+                            "\"image_filter_rs\" cannot be used in a location that has another content handler (such as \"proxy_pass\"): location \"{}\" would serve the original unchanged",
+                            location
+                        );
+                        return NGX_CONF_ERROR;
+                    }
+                    // Inherited into a location with its own content
+                    // handler: that handler keeps the location.
+                    Some(_) => {}
                 }
             }
         }

@@ -19,11 +19,13 @@ use ngx::ffi::{
     ngx_http_run_posted_requests, ngx_http_set_disable_symlinks, ngx_int_t, ngx_log_t, ngx_msec_t,
     ngx_open_cached_file, ngx_open_file_info_t, ngx_str_t, ngx_thread_pool_t, ngx_uint_t, time_t,
     NGX_DECLINED, NGX_DONE, NGX_HTTP_GET, NGX_HTTP_HEAD, NGX_HTTP_INTERNAL_SERVER_ERROR,
-    NGX_HTTP_NOT_ALLOWED, NGX_LOG_ALERT, NGX_LOG_ERR, NGX_LOG_INFO, NGX_OK,
+    NGX_HTTP_NOT_ALLOWED, NGX_HTTP_OK, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, NGX_LOG_ALERT, NGX_LOG_ERR,
+    NGX_LOG_INFO, NGX_OK,
 };
 use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
 use thumbnailer::decode_cache::{DecodeReuse, OriginalId};
 use thumbnailer::key::CacheKey;
+use thumbnailer::probe::{ImageInfo, FAILURE_JSON};
 use thumbnailer::store::Validators;
 use thumbnailer::{ErrorClass, Job};
 
@@ -31,10 +33,10 @@ use crate::cache::{self, wall_clock_ms, CachePath};
 use crate::errors::{Class, Refusal};
 use crate::index::{self, Claimed, Found, ReadyEntry, SharedValidators, Slot};
 use crate::memory::BudgetHandle;
-use crate::request;
+use crate::request::{self, Mode};
 use crate::response::{self, Body, Meta};
 use crate::status::CacheStatus;
-use crate::task::{self, GenerateTask, Generated, SharedDecode, StoreTarget, TaskFailure};
+use crate::task::{self, GenerateTask, Outcome, SharedDecode, StoreTarget, TaskFailure};
 use crate::ImageFilterRsModule;
 
 const SERVER_ERROR: ngx_int_t = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
@@ -68,6 +70,7 @@ pub struct RequestCtx {
     etag: String,
     /// The format came from `Accept`: responses say `Vary: Accept`.
     negotiated: bool,
+    mode: Mode,
     cache: Option<&'static CachePath>,
     thread_pool: Option<NonNull<ngx_thread_pool_t>>,
     lock_timeout: ngx_msec_t,
@@ -215,7 +218,8 @@ fn handle(r: &mut ngx_http_request_t) -> Next {
             return Next::Done(rc);
         }
     };
-    if original.size as u64 > job.limits.max_source_size {
+    // A probe refuses it in its own words (see refuse_probe).
+    if original.size as u64 > job.limits.max_source_size && resolved.mode == Mode::Thumbnail {
         let refusal = Refusal::new(
             Class::Image(ErrorClass::TooLarge),
             format!(
@@ -225,12 +229,18 @@ fn handle(r: &mut ngx_http_request_t) -> Next {
         );
         return Next::Done(refuse(r, &path_bytes, &refusal));
     }
-    let etag = format!(
-        "\"{}-{:x}-{:x}\"",
-        &key.to_hex()[..16],
-        original.mtime,
-        original.size
-    );
+    let etag = match resolved.mode {
+        // A thumbnail's own: the key tells sizes and formats apart.
+        Mode::Thumbnail => format!(
+            "\"{}-{:x}-{:x}\"",
+            &key.to_hex()[..16],
+            original.mtime,
+            original.size
+        ),
+        // The original's, in the static module's form, as `test` sends it.
+        Mode::Test => format!("\"{:x}-{:x}\"", original.mtime, original.size),
+        Mode::Size => String::new(),
+    };
     let (mcf_budget, mcf_memory_timeout) =
         ImageFilterRsModule::main_conf(r).map_or((None, crate::memory::DEFAULT_TIMEOUT_MS), |m| {
             (
@@ -247,7 +257,8 @@ fn handle(r: &mut ngx_http_request_t) -> Next {
         mtime: original.mtime,
         etag,
         negotiated: resolved.negotiated,
-        cache: lcf.cache(),
+        mode: resolved.mode,
+        cache: lcf.cache().filter(|_| resolved.mode == Mode::Thumbnail),
         thread_pool: lcf.thread_pool(),
         lock_timeout: lcf.lock_timeout(),
         debug_delay: lcf.debug_delay(),
@@ -270,7 +281,12 @@ fn handle(r: &mut ngx_http_request_t) -> Next {
     let index = ImageFilterRsModule::module().ctx_index;
     // SAFETY: our slot in the request's context array.
     unsafe { *r.ctx.add(index) = ctx.cast() };
-    advance(r)
+    if resolved.mode == Mode::Thumbnail {
+        advance(r)
+    } else {
+        // Nothing is made, so nothing is cached or waited for.
+        start_generation(r, false)
+    }
 }
 
 /// Decides, from the index, what this request does next: send the cache
@@ -469,6 +485,7 @@ fn start_generation(r: &mut ngx_http_request_t, store: bool) -> Next {
         slot_wait: std::time::Duration::from_millis(slot_wait_ms),
         debug_delay: std::time::Duration::from_millis(ctx.debug_delay as u64),
         shared_decode,
+        probe: ctx.mode != Mode::Thumbnail,
     };
     match ctx.thread_pool {
         Some(pool) => match task::post(r, pool, generation) {
@@ -549,7 +566,7 @@ extern "C" fn memory_timer_handler(event: *mut ngx_event_t) {
 }
 
 /// Called by the pool thread's completion event, back on the event loop.
-pub fn generation_done(r: &mut ngx_http_request_t, result: Result<Generated, TaskFailure>) {
+pub fn generation_done(r: &mut ngx_http_request_t, result: Result<Outcome, TaskFailure>) {
     if let Some(ctx) = request_ctx(r) {
         if ctx.wait_event.timer_set() != 0 {
             // SAFETY: the guard timer armed by hold_worker_open.
@@ -613,13 +630,17 @@ fn shared_decode(r: &ngx_http_request_t, original: OriginalId) -> Option<SharedD
 }
 
 /// Records the generation's outcome in the index and answers.
-fn finish(r: &mut ngx_http_request_t, result: Result<Generated, TaskFailure>) -> Next {
+fn finish(r: &mut ngx_http_request_t, result: Result<Outcome, TaskFailure>) -> Next {
     let log = connection_log(r);
     let Some(ctx) = request_ctx(r) else {
         return Next::Done(SERVER_ERROR);
     };
     let generated = match result {
-        Ok(generated) => generated,
+        Ok(Outcome::Made(generated)) => generated,
+        Ok(Outcome::Probed { info, original }) => return answer_probe(r, &info, &original),
+        Err(TaskFailure::Refused(refusal)) if ctx.mode != Mode::Thumbnail => {
+            return refuse_probe(r, refusal)
+        }
         Err(TaskFailure::NoMemory { needed }) => return wait_for_room(r, Room::Memory(needed)),
         Err(TaskFailure::NoSlot { waited }) => {
             let waited_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
@@ -700,6 +721,62 @@ fn finish(r: &mut ngx_http_request_t, result: Result<Generated, TaskFailure>) ->
         vary_accept: ctx.negotiated,
     };
     Next::Done(response::send(r, &meta, Body::Memory(&thumbnail.bytes)))
+}
+
+/// `image_filter_rs size`: the JSON; `test`: the original as it was read,
+/// with its own type and validators.
+fn answer_probe(r: &mut ngx_http_request_t, info: &ImageInfo, original: &[u8]) -> Next {
+    let Some(ctx) = request_ctx(r) else {
+        return Next::Done(SERVER_ERROR);
+    };
+    match ctx.mode {
+        Mode::Size => Next::Done(response::send_small(
+            r,
+            NGX_HTTP_OK as usize,
+            "application/json",
+            &info.json(),
+        )),
+        _ => {
+            let etag = core::mem::take(&mut ctx.etag);
+            let meta = Meta {
+                content_type: info.format.mime_type(),
+                length: original.len() as u64,
+                last_modified: ctx.mtime,
+                etag: &etag,
+                vary_accept: false,
+            };
+            Next::Done(response::send(r, &meta, Body::Memory(original)))
+        }
+    }
+}
+
+/// A probe's refusal, logged once. `size` answers what image_filter's does,
+/// `{}`, for an original it cannot read; `test` answers 415 for any
+/// original it would not pass on, as image_filter's does (a file too large
+/// to look at included). A missing or forbidden original keeps its status.
+fn refuse_probe(r: &mut ngx_http_request_t, refusal: Refusal) -> Next {
+    let Some(ctx) = request_ctx(r) else {
+        return Next::Done(SERVER_ERROR);
+    };
+    let mode = ctx.mode;
+    let path = ctx.path.clone();
+    let status = refuse(r, &path, &refusal);
+    let not_an_image = matches!(
+        refusal.class,
+        Class::Image(ErrorClass::Unsupported | ErrorClass::TooLarge)
+    );
+    if !not_an_image {
+        return Next::Done(status);
+    }
+    match mode {
+        Mode::Size => Next::Done(response::send_small(
+            r,
+            status as usize,
+            "application/json",
+            FAILURE_JSON,
+        )),
+        _ => Next::Done(NGX_HTTP_UNSUPPORTED_MEDIA_TYPE as ngx_int_t),
+    }
 }
 
 /// A refusal of what the request asked for: logged once; a 400 carries its

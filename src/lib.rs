@@ -19,6 +19,7 @@ use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf};
 
 mod cache;
 mod conf;
+mod directives;
 mod errors;
 mod handler;
 mod index;
@@ -28,6 +29,7 @@ mod request;
 mod response;
 mod status;
 mod task;
+mod values;
 
 use conf::{LocationConf, MainConf};
 
@@ -60,7 +62,7 @@ pub static mut ngx_http_image_filter_rs_module: ngx_module_t = ngx_module_t {
         .cast(),
     // SAFETY: only the address is taken; nginx reads the table at startup,
     // before any Rust code could touch it.
-    commands: unsafe { ptr::addr_of_mut!(conf::COMMANDS[0]) },
+    commands: unsafe { ptr::addr_of_mut!(directives::COMMANDS[0]) },
     type_: NGX_HTTP_MODULE as ngx_uint_t,
     init_process: Some(init_worker),
     ..ngx_module_t::default()

@@ -6,19 +6,31 @@
 //! Everything a client can put in the request is checked here, before any
 //! file is touched, and every refusal is a 400 or 403 with a short reason.
 
-use ngx::ffi::{ngx_http_complex_value, ngx_http_request_t, ngx_str_t, NGX_OK};
+use ngx::ffi::ngx_http_request_t;
 use thumbnailer::query::{parse_query, QueryParams};
 use thumbnailer::signature;
-use thumbnailer::{ErrorClass, Geometry, Job, OutputFormat};
+use thumbnailer::{ErrorClass, Flip, Geometry, Job, OutputFormat, Rotation};
 
 use crate::conf::{Filter, FormatChoice, LocationConf, Preset, SizeRule};
 use crate::errors::{Class, Refusal};
+use crate::values::{evaluate, printable};
 
 /// The job, and whether its format was chosen from `Accept` (so the
 /// response must say `Vary: Accept`).
 pub struct Resolved {
     pub job: Job,
     pub negotiated: bool,
+    pub mode: Mode,
+}
+
+/// What the location answers with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Thumbnail,
+    /// `image_filter_rs size`: the original's size and type as JSON.
+    Size,
+    /// `image_filter_rs test`: the original itself, if it is an image.
+    Test,
 }
 
 pub fn resolve(r: &mut ngx_http_request_t, lcf: &LocationConf) -> Result<Resolved, Refusal> {
@@ -27,10 +39,36 @@ pub fn resolve(r: &mut ngx_http_request_t, lcf: &LocationConf) -> Result<Resolve
         limits: lcf.limits(),
         ..Job::default()
     };
+    resolve_location_values(r, lcf, &mut job)?;
     let mut format = lcf.format_choice();
+    match lcf.filter {
+        Some(Filter::Size) => {
+            // Only the header is read: the pixel limit, which guards
+            // decoding, has nothing to guard.
+            job.limits.max_pixels = u64::MAX;
+            return Ok(Resolved {
+                job,
+                negotiated: false,
+                mode: Mode::Size,
+            });
+        }
+        Some(Filter::Test) => {
+            return Ok(Resolved {
+                job,
+                negotiated: false,
+                mode: Mode::Test,
+            })
+        }
+        _ => {}
+    }
     let from_request = match lcf.filter {
         Some(Filter::Resize(geometry)) => {
-            job.geometry = geometry;
+            // The location's turn and flip, resolved above, stay.
+            job.geometry = Geometry {
+                rotate: job.geometry.rotate,
+                flip: job.geometry.flip,
+                ..geometry
+            };
             false
         }
         Some(Filter::Preset(preset)) => {
@@ -50,6 +88,16 @@ pub fn resolve(r: &mut ngx_http_request_t, lcf: &LocationConf) -> Result<Resolve
             let args = r.args.as_bytes().to_vec();
             let params = parse_query(&args).map_err(Refusal::from)?;
             check_signature(r, lcf, &args, &params)?;
+            if params.info {
+                // `image_filter size` by query: the original's size, which
+                // needs no allowed size of its own.
+                job.limits.max_pixels = u64::MAX;
+                return Ok(Resolved {
+                    job,
+                    negotiated: false,
+                    mode: Mode::Size,
+                });
+            }
             apply_query(&mut job, &mut format, lcf, &params)?;
             true
         }
@@ -68,12 +116,28 @@ pub fn resolve(r: &mut ngx_http_request_t, lcf: &LocationConf) -> Result<Resolve
         FormatChoice::Auto => negotiate(r),
         other => output_format(other),
     };
-    Ok(Resolved { job, negotiated })
+    Ok(Resolved {
+        job,
+        negotiated,
+        mode: Mode::Thumbnail,
+    })
 }
 
 fn apply_preset(job: &mut Job, format: &mut FormatChoice, preset: &Preset) {
+    // The location's turn, flip and sharpening stand unless the preset
+    // says otherwise.
+    let (rotate, flip, sharpen) = (job.geometry.rotate, job.geometry.flip, job.adjust.sharpen);
     job.geometry = preset.geometry;
     job.adjust = preset.adjust;
+    if job.geometry.rotate == Rotation::None {
+        job.geometry.rotate = rotate;
+    }
+    if job.geometry.flip == Flip::None {
+        job.geometry.flip = flip;
+    }
+    if job.adjust.sharpen == 0 {
+        job.adjust.sharpen = sharpen;
+    }
     if let Some(quality) = preset.quality {
         job.encode.jpeg_quality = quality;
         job.encode.webp_quality = quality;
@@ -112,8 +176,21 @@ fn apply_query(
         job.encode.jpeg_quality = quality;
         job.encode.webp_quality = quality;
     }
+    if let Some(rotate) = params.rotate {
+        job.geometry.rotate = rotate;
+    }
+    if let Some(flip) = params.flip {
+        job.geometry.flip = flip;
+    }
+    if let Some(sharpen) = params.sharpen {
+        job.adjust.sharpen = sharpen;
+    }
+    if params.blur.is_some() {
+        job.adjust.blur = params.blur;
+    }
     if let Some(requested) = params.format {
-        *format = requested.into();
+        *format = FormatChoice::from_param(requested)
+            .ok_or_else(|| bad_request("this server cannot write that output format"))?;
     }
     if let Some(dpr) = params.dpr {
         if u32::from(dpr) > lcf.max_dpr() {
@@ -237,35 +314,45 @@ fn output_format(format: FormatChoice) -> OutputFormat {
         FormatChoice::Jpeg => OutputFormat::Jpeg,
         FormatChoice::Png => OutputFormat::Png,
         FormatChoice::Webp => OutputFormat::Webp,
+        FormatChoice::Gif => OutputFormat::Gif,
         FormatChoice::Original | FormatChoice::Auto => OutputFormat::Original,
     }
-}
-
-fn evaluate(
-    r: &mut ngx_http_request_t,
-    value: *mut ngx::ffi::ngx_http_complex_value_t,
-) -> Result<String, Refusal> {
-    let mut out = ngx_str_t::empty();
-    // SAFETY: `value` was compiled at configuration time and lives in the
-    // configuration pool; nginx allocates the result in the request pool.
-    let rc = unsafe { ngx_http_complex_value(r, value, &mut out) };
-    if rc != NGX_OK as isize {
-        return Err(Refusal::new(
-            Class::Image(ErrorClass::Internal),
-            "evaluating the size failed",
-        ));
-    }
-    Ok(String::from_utf8_lossy(out.as_bytes()).into_owned())
 }
 
 fn bad_request(message: impl Into<String>) -> Refusal {
     Refusal::new(Class::Image(ErrorClass::BadRequest), message)
 }
 
-/// Client text for a log line or reason: printable ASCII only, bounded.
-fn printable(text: &str) -> String {
-    text.chars()
-        .take(64)
-        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
-        .collect()
+/// The location's settings that may come from variables, for this request.
+/// A preset or query parameter applied afterwards may still refine them.
+fn resolve_location_values(
+    r: &mut ngx_http_request_t,
+    lcf: &LocationConf,
+    job: &mut Job,
+) -> Result<(), Refusal> {
+    use crate::conf::{parse_quality, parse_rotation, parse_sharpen};
+    if let Some(quality) = lcf.jpeg_quality {
+        if let Some(q) = quality.resolve(r, "image_filter_rs_jpeg_quality", parse_quality)? {
+            job.encode.jpeg_quality = q;
+        }
+    }
+    if let Some(quality) = lcf.webp_quality {
+        if let Some(q) = quality.resolve(r, "image_filter_rs_webp_quality", parse_quality)? {
+            job.encode.webp_quality = q;
+        }
+    }
+    if let Some(rotate) = lcf.rotate {
+        if let Some(degrees) = rotate.resolve(r, "image_filter_rs_rotate", parse_rotation)? {
+            job.geometry.rotate = degrees;
+        }
+    }
+    if let Some(sharpen) = lcf.sharpen {
+        if let Some(percent) = sharpen.resolve(r, "image_filter_rs_sharpen", parse_sharpen)? {
+            job.adjust.sharpen = percent;
+        }
+    }
+    if let Some(flip) = lcf.flip {
+        job.geometry.flip = flip;
+    }
+    Ok(())
 }

@@ -22,6 +22,7 @@ use std::sync::OnceLock;
 
 use thumbnailer::decode_cache::{DecodeCache, DecodeReuse, OriginalId};
 use thumbnailer::key::CacheKey;
+use thumbnailer::probe::ImageInfo;
 use thumbnailer::store::{self, CacheHeader, Validators};
 use thumbnailer::{estimate_peak_memory, make_thumbnail, Job, Thumbnail};
 
@@ -53,6 +54,8 @@ pub struct GenerateTask {
     /// worker's decode cache, this original's identity, and the location's
     /// allowed sizes the decode should also serve.
     pub shared_decode: Option<SharedDecode>,
+    /// Only read the original's headers (`image_filter_rs size`, `test`).
+    pub probe: bool,
 }
 
 pub struct SharedDecode {
@@ -66,6 +69,17 @@ pub struct SharedDecode {
 pub fn worker_decode_cache(capacity: usize) -> &'static DecodeCache {
     static CACHE: OnceLock<DecodeCache> = OnceLock::new();
     CACHE.get_or_init(|| DecodeCache::new(capacity))
+}
+
+/// What a task produced.
+pub enum Outcome {
+    Made(Generated),
+    /// `image_filter_rs size` or `test`: what the original is, from its
+    /// headers, and the bytes that were looked at (which `test` sends).
+    Probed {
+        info: ImageInfo,
+        original: Vec<u8>,
+    },
 }
 
 pub struct Generated {
@@ -106,7 +120,52 @@ impl From<thumbnailer::Error> for TaskFailure {
 }
 
 impl GenerateTask {
-    pub fn run(&mut self) -> Result<Generated, TaskFailure> {
+    pub fn run(&mut self) -> Result<Outcome, TaskFailure> {
+        if self.probe {
+            return self.probe();
+        }
+        self.generate().map(Outcome::Made)
+    }
+
+    /// Reads the original within the memory budget (its length is all it
+    /// needs) and tells what it is, decoding no pixel.
+    fn probe(&mut self) -> Result<Outcome, TaskFailure> {
+        let mut original = Original::open(&self.original)?;
+        let limit = self.job.limits.max_source_size;
+        if original.len > limit {
+            return Err(Refusal::new(
+                Class::Image(ErrorClass::TooLarge),
+                format!("original is over the {limit}-byte source size limit"),
+            )
+            .into());
+        }
+        let _reservation = match self.budget {
+            Some((budget, pid)) => match budget.admit(original.len, pid) {
+                Admission::Granted(reservation) => Some(reservation),
+                Admission::Wait => {
+                    return Err(TaskFailure::NoMemory {
+                        needed: original.len,
+                    })
+                }
+                Admission::TooLarge { limit } => {
+                    return Err(Refusal::new(
+                        Class::Image(ErrorClass::TooLarge),
+                        format!("is larger than the whole {limit}-byte image_filter_rs_memory"),
+                    )
+                    .into())
+                }
+            },
+            None => None,
+        };
+        original.read_whole(self.job.limits.max_source_size)?;
+        let info = thumbnailer::probe::probe(&original.bytes, &self.job.limits)?;
+        Ok(Outcome::Probed {
+            info,
+            original: original.bytes,
+        })
+    }
+
+    fn generate(&mut self) -> Result<Generated, TaskFailure> {
         let started = Instant::now();
         // The slot covers all of the work, the test pause included, which
         // stands for slow work.
@@ -270,7 +329,7 @@ impl Original {
 /// after.
 pub struct TaskSlot {
     generation: GenerateTask,
-    result: Option<Result<Generated, TaskFailure>>,
+    result: Option<Result<Outcome, TaskFailure>>,
 }
 
 /// Posts the generation to `pool`. Err when nginx refuses it (the pool's

@@ -153,3 +153,47 @@ fn concurrency_takes_a_positive_count_or_off_once_at_http_level() {
         .check();
     check.assert_fails_with(&["is not allowed here", "image_filter_rs_concurrency"]);
 }
+
+/// `image_filter_rs` written beside another content handler would be
+/// silently ignored (nginx runs the other one): `nginx -t` says so instead.
+#[test]
+fn image_filter_rs_beside_another_content_handler_is_refused() {
+    for other in [
+        "proxy_pass http://127.0.0.1:9;",
+        "return 204;",
+        "fastcgi_pass 127.0.0.1:9;",
+        "image_filter_rs_status;",
+    ] {
+        for filter in [
+            "image_filter_rs 350x350;",
+            "image_filter_rs query; image_filter_rs_sizes 100x100;",
+        ] {
+            let check = Nginx::builder()
+                .server(&format!(
+                    "location /t/ {{ alias @MEDIA@/; {filter} {other} }}"
+                ))
+                .check();
+            if other.starts_with("return") {
+                // `return` is a rewrite, not a content handler: it answers
+                // before content, which nginx users know; nothing to refuse.
+                check.assert_ok();
+                continue;
+            }
+            check.assert_fails_with(&[
+                "\"image_filter_rs\" cannot be used in a location that has another content handler",
+                "location \"/t/\" would serve the original unchanged",
+            ]);
+        }
+    }
+    // Inherited, the other handler keeps its location, as before; and
+    // `image_filter_rs off` beside it is no conflict.
+    Nginx::builder()
+        .server(
+            "image_filter_rs 350x350; \
+             location /t/ { alias @MEDIA@/; } \
+             location /p/ { proxy_pass http://127.0.0.1:9; } \
+             location /o/ { image_filter_rs off; proxy_pass http://127.0.0.1:9; }",
+        )
+        .check()
+        .assert_ok();
+}

@@ -28,6 +28,7 @@ pub enum FormatParam {
     Jpeg,
     Png,
     Webp,
+    Gif,
     Avif,
     /// Chosen by the server (e.g. from `Accept`).
     Auto,
@@ -48,7 +49,8 @@ pub struct QueryParams {
     pub focal: Option<Focal>,
     /// `q`: 1..=100.
     pub quality: Option<u8>,
-    /// `fm`: `jpeg|png|webp|avif|auto`.
+    /// `fm`: `jpeg|png|webp|gif|avif|auto` (the caller refuses what it
+    /// cannot write).
     pub format: Option<FormatParam>,
     /// `dpr`: 1..=4 with up to 2 fraction digits, in hundredths (100..=400).
     pub dpr: Option<u16>,
@@ -278,6 +280,7 @@ fn parse_format(s: &[u8]) -> Option<FormatParam> {
         b"jpeg" => FormatParam::Jpeg,
         b"png" => FormatParam::Png,
         b"webp" => FormatParam::Webp,
+        b"gif" => FormatParam::Gif,
         b"avif" => FormatParam::Avif,
         b"auto" => FormatParam::Auto,
         _ => return None,
@@ -379,6 +382,7 @@ mod tests {
             ("fm=png", with(|q| q.format = Some(FormatParam::Png))),
             ("fm=webp", with(|q| q.format = Some(FormatParam::Webp))),
             ("fm=avif", with(|q| q.format = Some(FormatParam::Avif))),
+            ("fm=gif", with(|q| q.format = Some(FormatParam::Gif))),
             ("fm=auto", with(|q| q.format = Some(FormatParam::Auto))),
             ("dpr=1", with(|q| q.dpr = Some(100))),
             ("dpr=1.5", with(|q| q.dpr = Some(150))),

@@ -369,6 +369,10 @@ impl CachePath {
     /// Removes the files of entries dropped from the index. A file renamed
     /// into place since is removed too; the index no longer knows it, so
     /// that costs one regeneration, never a wrong answer.
+    pub fn remove_file(&self, key: &CacheKey) {
+        let _ = std::fs::remove_file(self.file_path(key));
+    }
+
     pub fn remove_files(&self, slots: &[Slot]) {
         for slot in slots {
             let _ = std::fs::remove_file(self.file_path(&CacheKey(slot.key)));

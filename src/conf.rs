@@ -696,6 +696,22 @@ fn set_msec(d: &mut Directive<'_>, slot: &mut Option<ngx_msec_t>) -> *mut c_char
     NGX_CONF_OK
 }
 
+pub(crate) extern "C" fn cmd_purge(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    _conf: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: nginx passes a valid `cf` whose context is the location.
+    let cf = unsafe { &mut *cf };
+    guarded(|| match NgxHttpCoreModule::location_conf_mut(cf) {
+        Some(clcf) => {
+            clcf.handler = Some(crate::purge::purge_handler);
+            NGX_CONF_OK
+        }
+        None => NGX_CONF_ERROR,
+    })
+}
+
 pub(crate) extern "C" fn cmd_status(
     cf: *mut ngx_conf_t,
     _cmd: *mut ngx_command_t,

@@ -59,7 +59,7 @@ const fn command(name: ngx_str_t, type_: u32, set: SetHandler, conf: usize) -> n
     }
 }
 
-pub static mut COMMANDS: [ngx_command_t; 27] = [
+pub static mut COMMANDS: [ngx_command_t; 28] = [
     anywhere(
         ngx_string!("image_filter_rs"),
         NGX_CONF_TAKE12,
@@ -189,6 +189,11 @@ pub static mut COMMANDS: [ngx_command_t; 27] = [
         ngx_string!("image_filter_rs_status"),
         NGX_CONF_NOARGS,
         conf::cmd_status,
+    ),
+    location_only(
+        ngx_string!("image_filter_rs_purge"),
+        NGX_CONF_NOARGS,
+        conf::cmd_purge,
     ),
     ngx_command_t::empty(),
 ];

@@ -677,10 +677,11 @@ fn finish(r: &mut ngx_http_request_t, result: Result<Outcome, TaskFailure>) -> N
     );
     if let (Some(cache), Some(index)) = (ctx.cache, ctx.cache.and_then(CachePath::index)) {
         let mut victims: Vec<Slot> = Vec::new();
+        let mut discard = false;
         let mut locked = index.lock();
         locked.counters().generated += 1;
-        match &generated.stored {
-            Some(Ok(file_size)) if ctx.claimed.is_some() => {
+        match (&generated.stored, ctx.claimed) {
+            (Some(Ok(file_size)), Some(since_ms)) => {
                 let ready = ReadyEntry {
                     file_size: *file_size,
                     body_offset: file_size - thumbnail.bytes.len() as u64,
@@ -688,13 +689,25 @@ fn finish(r: &mut ngx_http_request_t, result: Result<Outcome, TaskFailure>) -> N
                     origin: origin_of(&ctx.path),
                     content_type: index::content_type_code(thumbnail.format.mime_type()),
                 };
-                locked.complete(&ctx.key, ready, wall_clock_ms() / 1000, &mut victims);
-                if let Some(max_size) = cache.max_size {
-                    locked.evict_to_fit(max_size, Some(&ctx.key), &mut victims);
+                let claim = index::Claim {
+                    pid: current_pid(),
+                    now_ms: since_ms,
+                    origin: ready.origin,
+                };
+                let now = wall_clock_ms() / 1000;
+                if locked.complete_claim(&ctx.key, claim, ready, now, &mut victims) {
+                    if let Some(max_size) = cache.max_size {
+                        locked.evict_to_fit(max_size, Some(&ctx.key), &mut victims);
+                    }
+                } else {
+                    // Purged (or its original deleted) while being made:
+                    // this request gets it, the cache does not keep it.
+                    locked.counters().discarded += 1;
+                    discard = true;
                 }
                 ctx.claimed = None;
             }
-            Some(Err(err)) => {
+            (Some(Err(err)), _) => {
                 locked.counters().store_failures += 1;
                 drop(locked);
                 ctx.release_claim();
@@ -710,6 +723,9 @@ fn finish(r: &mut ngx_http_request_t, result: Result<Outcome, TaskFailure>) -> N
             _ => {}
         }
         cache.remove_files(&victims);
+        if discard {
+            cache.remove_file(&ctx.key);
+        }
     }
     // Sent once, and the headers copy it into the request pool.
     let etag = core::mem::take(&mut ctx.etag);
@@ -940,7 +956,7 @@ fn adopt_from_disk(r: &mut ngx_http_request_t, cache: &CachePath) -> Option<Next
 
 /// The original's path as nginx maps the URI with `root`/`alias`; the string
 /// is NUL-terminated in the request pool.
-fn map_uri_to_path(r: &mut ngx_http_request_t) -> Option<ngx_str_t> {
+pub(crate) fn map_uri_to_path(r: &mut ngx_http_request_t) -> Option<ngx_str_t> {
     let mut path = ngx_str_t::empty();
     let mut root = 0usize;
     // SAFETY: `r` is valid; nginx allocates the path in the request pool and
@@ -1028,7 +1044,7 @@ fn open_failure(
 
 /// A short hash of the original's path, kept in its index entries. Only
 /// entries being made or adopted need it, so a hit never computes it.
-fn origin_of(path: &[u8]) -> u64 {
+pub(crate) fn origin_of(path: &[u8]) -> u64 {
     let key = CacheKey::derive(path, "");
     u64::from_le_bytes(key.0[..8].try_into().expect("8 bytes"))
 }

@@ -107,6 +107,12 @@ pub struct Counters {
     pub loaded_files: u64,
     /// Claims given up because another request claimed the key first.
     pub claim_races: u64,
+    /// `image_filter_rs_purge` requests, and the files they removed.
+    pub purges: u64,
+    pub purged_files: u64,
+    /// Generations whose claim was gone when they finished (purged, or
+    /// the original deleted meanwhile): made, served, not kept.
+    pub discarded: u64,
 }
 
 #[repr(C)]
@@ -559,17 +565,50 @@ impl Locked<'_> {
         }
     }
 
-    /// Ready entries made from the original whose path hashes to `origin`.
+    /// Removes every entry made, or being made, from the original whose
+    /// path hashes to `origin`; the ready ones (whose files the caller
+    /// removes) go to `out`. A claim removed here makes its generation
+    /// discard what it made (see `complete_claim`), so a purge racing a
+    /// generation leaves no rendition of the bytes it was made from.
+    ///
+    /// Scans the whole table under the lock: a few milliseconds for a
+    /// zone of 80,000 entries, once per purge.
     pub fn remove_origin(&mut self, origin: u64, out: &mut Vec<Slot>) {
         let capacity = self.header().capacity as usize;
         let mut at = 0;
         while at < capacity {
             let slot = self.slots()[at];
-            if slot.state == SlotState::Ready && slot.origin == origin {
-                out.push(self.remove_at(at));
+            if slot.state != SlotState::Empty && slot.origin == origin {
+                let removed = self.remove_at(at);
+                if removed.state == SlotState::Ready {
+                    out.push(removed);
+                }
+                // The backward shift may have moved an unvisited slot here.
                 continue;
             }
             at += 1;
+        }
+    }
+
+    /// Turns this process's claim of `key`, made at `since_ms`, into a
+    /// ready entry. False when the claim is gone (purged, the original
+    /// deleted, taken over): the caller must not leave the file it wrote.
+    pub fn complete_claim(
+        &mut self,
+        key: &CacheKey,
+        claim: Claim,
+        ready: ReadyEntry,
+        now: u64,
+        victims: &mut Vec<Slot>,
+    ) -> bool {
+        match self.find(key) {
+            Found::Generating(slot)
+                if slot.generator_pid == claim.pid && slot.since_ms == claim.now_ms =>
+            {
+                self.complete(key, ready, now, victims);
+                true
+            }
+            _ => false,
         }
     }
 

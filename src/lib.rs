@@ -25,6 +25,7 @@ mod handler;
 mod index;
 mod memory;
 mod presets;
+mod purge;
 mod request;
 mod response;
 mod status;

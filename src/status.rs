@@ -116,7 +116,7 @@ fn report(r: &ngx_http_request_t) -> String {
                  \"hits\":{},\"misses\":{},\"expired\":{},\"waits\":{},\"generated\":{},\
                  \"generation_failures\":{},\"store_failures\":{},\"evictions\":{},\
                  \"inactive_removals\":{},\"lock_timeouts\":{},\"stale_locks\":{},\
-                 \"damaged_files\":{},\"loaded_files\":{},\"claim_races\":{}",
+                 \"damaged_files\":{},\"loaded_files\":{},\"claim_races\":{},\"purges\":{},\"purged_files\":{},\"discarded\":{}",
                 locked.used(),
                 locked.capacity(),
                 locked.total_size(),
@@ -136,6 +136,9 @@ fn report(r: &ngx_http_request_t) -> String {
                 c.damaged_files,
                 c.loaded_files,
                 c.claim_races,
+                c.purges,
+                c.purged_files,
+                c.discarded,
             );
         }
         out.push('}');

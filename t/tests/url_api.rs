@@ -848,7 +848,7 @@ fn request_sized_locations_need_sizes_or_a_secret() {
 
 #[test]
 fn bad_presets_and_secrets_are_refused() {
-    for name in ["off", "query"] {
+    for name in ["off", "query", "size", "test"] {
         let line = format!("image_filter_rs_preset {name} 100x75 crop;");
         let check = Nginx::builder().http(&line).check();
         check.assert_fails_with(&[
@@ -859,7 +859,16 @@ fn bad_presets_and_secrets_are_refused() {
     let line = "image_filter_rs_preset thumb 100x75 crop foo=1;";
     let check = Nginx::builder().http(line).check();
     check.assert_fails_with(&["invalid value \"foo=1\"", &check.location_of(line)]);
-    for bad in ["contrast=x", "quality=101", "format=gif", "gravity=up"] {
+    for bad in [
+        "contrast=x",
+        "quality=101",
+        "format=bmp",
+        "gravity=up",
+        "rotate=45",
+        "flip=x",
+        "sharpen=1001",
+        "blur=0.1",
+    ] {
         Nginx::builder()
             .http(&format!("image_filter_rs_preset thumb 100x75 {bad};"))
             .check()

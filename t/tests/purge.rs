@@ -1,0 +1,238 @@
+//! `image_filter_rs_purge`: every rendition of one original (sizes, a
+//! preset, negotiated formats, in two cache zones) leaves the index and the
+//! disk, others stay; access through nginx's `allow`/`deny`; a purge racing
+//! a generation leaves nothing of the old original; HEAD fills the cache as
+//! GET does, for warmers.
+
+use std::path::PathBuf;
+use std::thread;
+use std::time::Duration;
+
+use image_filter_rs_tests::cache::cache_entries;
+use image_filter_rs_tests::images::{self, decode, mean_rgb};
+use image_filter_rs_tests::presets::{STATUS_LOCATION, STATUS_PATH};
+use image_filter_rs_tests::status::{self, CacheStats};
+use image_filter_rs_tests::{Nginx, Request, Response};
+
+const RED: [u8; 3] = [200, 30, 30];
+const BLUE: [u8; 3] = [30, 30, 200];
+
+fn server(thumb_extra: &str) -> image_filter_rs_tests::Builder {
+    Nginx::builder()
+        .http(
+            "image_filter_rs_cache_path @PREFIX@/a keys_zone=a:1m levels=1:2; \
+             image_filter_rs_cache_path @PREFIX@/b keys_zone=b:1m; \
+             image_filter_rs_preset card 120x90 crop contrast=1.2;",
+        )
+        .server(&format!(
+            "location /t/ {{ alias @MEDIA@/; image_filter_rs query; \
+             image_filter_rs_sizes 100x100 200x200 300x300; image_filter_rs_format auto; \
+             image_filter_rs_cache a; add_header X-Cache-Status $image_filter_rs_cache_status; \
+             {thumb_extra} }}"
+        ))
+        .server(
+            "location /card/ { alias @MEDIA@/; image_filter_rs card; image_filter_rs_cache b; \
+             add_header X-Cache-Status $image_filter_rs_cache_status; }",
+        )
+        .server("location /purge/ { alias @MEDIA@/; image_filter_rs_purge; allow 127.0.0.1; deny all; }")
+        .server("location /purge-denied/ { alias @MEDIA@/; image_filter_rs_purge; deny all; }")
+        .server(STATUS_LOCATION)
+        .file("media/photo.jpg", images::jpeg(640, 480, RED))
+        .file("media/other.jpg", images::jpeg(640, 480, BLUE))
+}
+
+fn stats(nginx: &Nginx, zone: &str) -> CacheStats {
+    status::fetch(nginx, STATUS_PATH, zone)
+}
+
+fn files(nginx: &Nginx, zone: &str) -> Vec<PathBuf> {
+    cache_entries(&nginx.path(zone))
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect()
+}
+
+fn purge(nginx: &Nginx, method: &str, path: &str) -> Response {
+    nginx.request(&Request::new(method, path))
+}
+
+fn purged_count(resp: &Response) -> u64 {
+    resp.assert_status(200);
+    assert_eq!(resp.header("Content-Type"), Some("application/json"));
+    let body = String::from_utf8_lossy(&resp.body);
+    let json = status::parse_json(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    match json.get("purged") {
+        Some(status::Json::Number(n)) => n.parse().unwrap_or_else(|e| panic!("{e}: {body}")),
+        _ => panic!("no \"purged\" number in {body}"),
+    }
+}
+
+/// Every rendition of photo.jpg: three sizes, each as WebP and JPEG, and the
+/// preset; and one of other.jpg.
+fn make_renditions(nginx: &Nginx) {
+    for size in [100, 200, 300] {
+        for accept in ["image/webp", "image/jpeg"] {
+            let url = format!("/t/photo.jpg?w={size}&h={size}");
+            let resp = nginx.request(&Request::get(&url).header("Accept", accept));
+            assert_eq!(
+                resp.cache_status(),
+                Some("MISS"),
+                "{url} {accept}: {}",
+                resp.describe()
+            );
+        }
+    }
+    assert_eq!(nginx.get("/card/photo.jpg").cache_status(), Some("MISS"));
+    assert_eq!(
+        nginx.get("/t/other.jpg?w=100&h=100").cache_status(),
+        Some("MISS")
+    );
+}
+
+#[test]
+fn purge_removes_every_rendition_of_one_original_and_nothing_else() {
+    let nginx = server("").start();
+    status::wait_for(
+        &nginx,
+        STATUS_PATH,
+        "a",
+        "the index loaded",
+        Duration::from_secs(10),
+        |s| s.loaded(),
+    );
+    make_renditions(&nginx);
+    assert_eq!(files(&nginx, "a").len(), 7);
+    assert_eq!(files(&nginx, "b").len(), 1);
+
+    assert_eq!(purged_count(&purge(&nginx, "PURGE", "/purge/photo.jpg")), 7);
+    assert_eq!(files(&nginx, "a").len(), 1, "other.jpg's rendition stays");
+    assert!(
+        files(&nginx, "b").is_empty(),
+        "the preset's, in the other zone, goes too"
+    );
+    let (a, b) = (stats(&nginx, "a"), stats(&nginx, "b"));
+    assert_eq!(a.get("entries"), 1, "{}", a.raw);
+    assert_eq!(b.get("entries"), 0, "{}", b.raw);
+    assert_eq!(a.get("purged_files") + b.get("purged_files"), 7);
+    assert_eq!(a.get("purges"), 1);
+
+    // Everything is made again on request; other.jpg is still a hit.
+    assert_eq!(
+        nginx.get("/t/photo.jpg?w=100&h=100").cache_status(),
+        Some("MISS")
+    );
+    assert_eq!(nginx.get("/card/photo.jpg").cache_status(), Some("MISS"));
+    assert_eq!(
+        nginx.get("/t/other.jpg?w=100&h=100").cache_status(),
+        Some("HIT")
+    );
+
+    // DELETE too; nothing left is 0, still 200; a missing original is fine.
+    assert_eq!(
+        purged_count(&purge(&nginx, "DELETE", "/purge/photo.jpg")),
+        2
+    );
+    assert_eq!(purged_count(&purge(&nginx, "PURGE", "/purge/photo.jpg")), 0);
+    assert_eq!(
+        purged_count(&purge(&nginx, "PURGE", "/purge/never-was.jpg")),
+        0
+    );
+    // Other methods, a directory, a denied client.
+    assert_eq!(nginx.get("/purge/photo.jpg").status, 405);
+    assert_eq!(purge(&nginx, "POST", "/purge/photo.jpg").status, 405);
+    assert_eq!(purge(&nginx, "PURGE", "/purge/").status, 400);
+    assert_eq!(
+        purge(&nginx, "PURGE", "/purge-denied/other.jpg").status,
+        403
+    );
+    assert_eq!(
+        nginx.get("/t/other.jpg?w=100&h=100").cache_status(),
+        Some("HIT")
+    );
+    nginx.stop_and_check();
+}
+
+/// Django's order: the new file is saved, then the purge comes, while a
+/// thumbnail of the old file is still being made. Nothing of the old file
+/// may stay in the cache, whatever the order of the last steps.
+#[test]
+fn a_purge_racing_a_generation_leaves_nothing_of_the_old_original() {
+    for round in 0..4 {
+        let nginx = server("image_filter_rs_debug_delay 600ms;")
+            .worker_processes(2)
+            .start();
+        status::wait_for(
+            &nginx,
+            STATUS_PATH,
+            "a",
+            "the index loaded",
+            Duration::from_secs(10),
+            |s| s.loaded(),
+        );
+        let port = nginx.port();
+        let old = thread::spawn(move || Request::get("/t/photo.jpg?w=100&h=100").send(port));
+        // The claim is in the index (a MISS counted) while the thread sleeps.
+        status::wait_for(
+            &nginx,
+            STATUS_PATH,
+            "a",
+            "the generation in flight",
+            Duration::from_secs(10),
+            |s| s.get("misses") == 1,
+        );
+        std::fs::write(
+            nginx.media_dir().join("photo.jpg.new"),
+            images::jpeg(640, 480, BLUE),
+        )
+        .unwrap();
+        std::fs::rename(
+            nginx.media_dir().join("photo.jpg.new"),
+            nginx.media_dir().join("photo.jpg"),
+        )
+        .unwrap();
+        assert_eq!(
+            purged_count(&purge(&nginx, "PURGE", "/purge/photo.jpg")),
+            0,
+            "round {round}"
+        );
+        let old = old.join().unwrap();
+        old.assert_status(200);
+        let s = status::wait_for(
+            &nginx,
+            STATUS_PATH,
+            "a",
+            "the late generation discarded",
+            Duration::from_secs(10),
+            |s| s.get("discarded") == 1,
+        );
+        assert_eq!(s.get("entries"), 0, "round {round}: {}", s.raw);
+        assert!(
+            files(&nginx, "a").is_empty(),
+            "round {round}: the old rendition is not kept"
+        );
+        let fresh = nginx.get("/t/photo.jpg?w=100&h=100");
+        assert_eq!(fresh.cache_status(), Some("MISS"), "round {round}");
+        let m = mean_rgb(&decode(&fresh.body).image);
+        assert!(
+            m[2] > 150.0 && m[0] < 80.0,
+            "round {round}: the new original's pixels: {m:?}"
+        );
+        nginx.stop_and_check();
+    }
+}
+
+/// A warmer's request: HEAD makes and stores a cold rendition as GET does.
+#[test]
+fn head_makes_and_stores_a_cold_rendition() {
+    let nginx = server("").start();
+    let head = nginx.head("/t/photo.jpg?w=200&h=200");
+    head.assert_status(200);
+    assert!(head.body.is_empty());
+    assert_eq!(head.cache_status(), Some("MISS"));
+    assert_eq!(files(&nginx, "a").len(), 1);
+    let get = nginx.get("/t/photo.jpg?w=200&h=200");
+    assert_eq!(get.cache_status(), Some("HIT"));
+    assert_eq!(decode(&get.body).dims(), (200, 150));
+    assert_eq!(head.content_length(), Some(get.body.len() as u64));
+    nginx.stop_and_check();
+}

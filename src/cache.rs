@@ -159,9 +159,16 @@ impl CachePath {
             let Some(path_ref) = path.as_mut() else {
                 return Err(NGX_CONF_ERROR);
             };
-            let Some(name) = ngx_str_t::from_bytes(cf.pool, root.as_bytes()) else {
+            // nginx creates the directory from `name.data` as a C string,
+            // so the copy must end in a NUL that `len` does not count;
+            // without it, nginx read on into the pool and created
+            // `/var/lib/nginx/thumbsserver` for `.../thumbs`.
+            let mut terminated = root.into_bytes();
+            terminated.push(0);
+            let Some(mut name) = ngx_str_t::from_bytes(cf.pool, &terminated) else {
                 return Err(NGX_CONF_ERROR);
             };
+            name.len -= 1;
             path_ref.name = name;
             for (slot, &width) in path_ref.level.iter_mut().zip(&self.levels) {
                 *slot = usize::from(width);

@@ -19,6 +19,9 @@ use ngx::ffi::{
     NGX_ERROR, NGX_LOG_EMERG, NGX_LOG_NOTICE,
 };
 use ngx::http::HttpModule;
+use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use thumbnailer::key::CacheKey;
 use thumbnailer::store::{self, CacheHeader, Validators};
 
@@ -35,10 +38,19 @@ pub struct CachePath {
     pub max_size: Option<u64>,
     pub min_free: Option<u64>,
     pub inactive: Duration,
+    /// Every entry's original is looked at once per this long; entries
+    /// whose original is gone are removed.
+    pub originals_check: Duration,
+    /// Where the cache manager's look at originals goes on from: the
+    /// manager process is the only one that moves it.
+    check_cursor: AtomicUsize,
     zone: *mut ngx_shm_zone_t,
 }
 
 const DEFAULT_INACTIVE: Duration = Duration::from_secs(10 * 60);
+const DEFAULT_ORIGINALS_CHECK: Duration = Duration::from_secs(10 * 60);
+/// How often nginx calls the cache manager for each cache.
+const MANAGER_PERIOD_MS: u64 = 1000;
 
 impl CachePath {
     /// Parses `PATH keys_zone=NAME:SIZE [levels=1:2] [max_size=SIZE]
@@ -64,6 +76,7 @@ impl CachePath {
         let mut max_size = None;
         let mut min_free = None;
         let mut inactive = DEFAULT_INACTIVE;
+        let mut originals_check = DEFAULT_ORIGINALS_CHECK;
         for arg in &args[1..] {
             let text = arg.to_str().map_err(|_| d.invalid(arg))?;
             if let Some(value) = text.strip_prefix("keys_zone=") {
@@ -91,6 +104,10 @@ impl CachePath {
                 min_free = Some(parse_offset(value).ok_or_else(|| d.invalid(arg))?);
             } else if let Some(value) = text.strip_prefix("inactive=") {
                 inactive = parse_time(value).ok_or_else(|| d.invalid(arg))?;
+            } else if let Some(value) = text.strip_prefix("originals_check=") {
+                originals_check = parse_time(value)
+                    .filter(|t| !t.is_zero())
+                    .ok_or_else(|| d.invalid(arg))?;
             } else {
                 return Err(d.invalid(arg));
             }
@@ -115,6 +132,8 @@ impl CachePath {
             max_size,
             min_free,
             inactive,
+            originals_check,
+            check_cursor: AtomicUsize::new(0),
             zone: ptr::null_mut(),
         });
         cache.zone = cache.add_zone(d, size)?;
@@ -264,6 +283,7 @@ impl CachePath {
                 break;
             }
         }
+        self.check_originals(&index);
         if let Some(max_size) = self.max_size {
             let mut victims = Vec::new();
             index.lock().evict_to_fit(max_size, None, &mut victims);
@@ -278,7 +298,69 @@ impl CachePath {
                 }
             }
         }
-        1000
+        MANAGER_PERIOD_MS as ngx::ffi::ngx_msec_t
+    }
+
+    /// Looks at the originals of the next share of the index, so that every
+    /// entry's is looked at once per `originals_check`, and removes the
+    /// entries (and files) whose original is gone: deleted, or no longer a
+    /// regular file. An original deleted by `rm`, a storage backend or a
+    /// Django signal ends the same way as one purged. Each entry costs a
+    /// read of its cache file's header (for the original's path) and a
+    /// `stat` of the original, here in the cache manager, never in a
+    /// worker. A replaced original is left alone: its renditions are made
+    /// again when asked for.
+    fn check_originals(&self, index: &Index) {
+        let capacity = index.lock().capacity() as usize;
+        if capacity == 0 {
+            return;
+        }
+        let period_ms = u64::try_from(self.originals_check.as_millis()).unwrap_or(u64::MAX);
+        let share = (capacity as u64 * MANAGER_PERIOD_MS).div_ceil(period_ms.max(1));
+        let share = usize::try_from(share)
+            .unwrap_or(capacity)
+            .clamp(1, capacity);
+        let from = self.check_cursor.load(Ordering::Relaxed) % capacity;
+        self.check_cursor
+            .store((from + share) % capacity, Ordering::Relaxed);
+        let mut keys = Vec::new();
+        index.lock().ready_keys(from, share, &mut keys);
+        let mut gone = Vec::new();
+        for key in keys {
+            let Some((header, _, _)) = read_header(&self.file_path(&key)) else {
+                continue;
+            };
+            if header.original_path.is_empty() {
+                continue;
+            }
+            let path = std::path::Path::new(std::ffi::OsStr::from_bytes(&header.original_path));
+            let exists = match std::fs::metadata(path) {
+                Ok(meta) => meta.is_file(),
+                Err(e) => !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ),
+            };
+            if !exists {
+                gone.push((key, header.original));
+            }
+        }
+        let mut locked = index.lock();
+        locked.counters().originals_checked += share as u64;
+        let mut removed = Vec::new();
+        for (key, original) in gone {
+            // Only the entry made from the file that is gone: one made from
+            // a new file at the same path meanwhile stays.
+            if let Found::Ready(slot) = locked.find(&key) {
+                if slot.original == original.into() {
+                    locked.remove(&key);
+                    locked.counters().originals_gone += 1;
+                    removed.push(slot);
+                }
+            }
+        }
+        drop(locked);
+        self.remove_files(&removed);
     }
 
     /// Indexes the files an earlier run left, so that `max_size` counts them

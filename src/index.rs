@@ -113,6 +113,10 @@ pub struct Counters {
     /// Generations whose claim was gone when they finished (purged, or
     /// the original deleted meanwhile): made, served, not kept.
     pub discarded: u64,
+    /// Index slots whose originals the cache manager looked at, and the
+    /// entries it removed because their original was gone.
+    pub originals_checked: u64,
+    pub originals_gone: u64,
 }
 
 #[repr(C)]
@@ -562,6 +566,19 @@ impl Locked<'_> {
                 continue;
             }
             at += 1;
+        }
+    }
+
+    /// The keys of the ready entries among `count` slots from `from`
+    /// (wrapping around): the cache manager's share of one pass.
+    pub fn ready_keys(&mut self, from: usize, count: usize, out: &mut Vec<CacheKey>) {
+        let slots = self.slots();
+        let capacity = slots.len();
+        for i in 0..count.min(capacity) {
+            let slot = &slots[(from + i) % capacity];
+            if slot.state == SlotState::Ready {
+                out.push(CacheKey(slot.key));
+            }
         }
     }
 

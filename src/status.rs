@@ -116,7 +116,7 @@ fn report(r: &ngx_http_request_t) -> String {
                  \"hits\":{},\"misses\":{},\"expired\":{},\"waits\":{},\"generated\":{},\
                  \"generation_failures\":{},\"store_failures\":{},\"evictions\":{},\
                  \"inactive_removals\":{},\"lock_timeouts\":{},\"stale_locks\":{},\
-                 \"damaged_files\":{},\"loaded_files\":{},\"claim_races\":{},\"purges\":{},\"purged_files\":{},\"discarded\":{}",
+                 \"damaged_files\":{},\"loaded_files\":{},\"claim_races\":{},\"purges\":{},\"purged_files\":{},\"discarded\":{},\"originals_checked\":{},\"originals_gone\":{}",
                 locked.used(),
                 locked.capacity(),
                 locked.total_size(),
@@ -139,6 +139,8 @@ fn report(r: &ngx_http_request_t) -> String {
                 c.purges,
                 c.purged_files,
                 c.discarded,
+                c.originals_checked,
+                c.originals_gone,
             );
         }
         out.push('}');

@@ -8,6 +8,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -222,6 +223,7 @@ impl GenerateTask {
                     .map_or(0, |d| d.as_secs()),
                 body_len: thumbnail.bytes.len() as u64,
                 content_type: thumbnail.format.mime_type().to_owned(),
+                original_path: self.original.as_os_str().as_bytes().to_vec(),
             };
             store::write_atomically(
                 &target.root,

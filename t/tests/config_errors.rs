@@ -197,3 +197,23 @@ fn image_filter_rs_beside_another_content_handler_is_refused() {
         .check()
         .assert_ok();
 }
+
+#[test]
+fn originals_check_takes_a_positive_time() {
+    for bad in [
+        "originals_check=0",
+        "originals_check=soon",
+        "originals_check=",
+    ] {
+        let line = format!("image_filter_rs_cache_path @PREFIX@/c keys_zone=c:1m {bad};");
+        let check = Nginx::builder().http(&line).check();
+        check.assert_fails_with(&[
+            &format!("invalid value \"{bad}\""),
+            &check.location_of(&line),
+        ]);
+    }
+    Nginx::builder()
+        .http("image_filter_rs_cache_path @PREFIX@/c keys_zone=c:1m originals_check=30s;")
+        .check()
+        .assert_ok();
+}

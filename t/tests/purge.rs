@@ -236,3 +236,80 @@ fn head_makes_and_stores_a_cold_rendition() {
     assert_eq!(head.content_length(), Some(get.body.len() as u64));
     nginx.stop_and_check();
 }
+
+/// An original deleted without a purge (`rm`, a storage backend): its
+/// renditions leave the disk within `originals_check`, with no request for
+/// them; a replaced original's stay, to be made again when asked for.
+#[test]
+fn renditions_of_deleted_originals_are_removed_by_the_cache_manager() {
+    let nginx = Nginx::builder()
+        .http(
+            "image_filter_rs_cache_path @PREFIX@/a keys_zone=a:64k levels=1:2 originals_check=1s;",
+        )
+        .server(
+            "location /t/ { alias @MEDIA@/; image_filter_rs query; \
+             image_filter_rs_sizes 100x100 200x200 300x300; image_filter_rs_cache a; \
+             add_header X-Cache-Status $image_filter_rs_cache_status; }",
+        )
+        .server(STATUS_LOCATION)
+        .file("media/photo.jpg", images::jpeg(640, 480, RED))
+        .file("media/other.jpg", images::jpeg(640, 480, BLUE))
+        .start();
+    for size in [100, 200, 300] {
+        let url = format!("/t/photo.jpg?w={size}&h={size}");
+        assert_eq!(nginx.get(&url).cache_status(), Some("MISS"), "{url}");
+    }
+    assert_eq!(
+        nginx.get("/t/other.jpg?w=100&h=100").cache_status(),
+        Some("MISS")
+    );
+    assert_eq!(files(&nginx, "a").len(), 4);
+    let capacity = stats(&nginx, "a").get("capacity");
+
+    std::fs::remove_file(nginx.media_dir().join("photo.jpg")).unwrap();
+    // Replaced, not deleted: a new file at the same path.
+    std::fs::write(
+        nginx.media_dir().join("other.jpg.new"),
+        images::jpeg(640, 480, RED),
+    )
+    .unwrap();
+    std::fs::rename(
+        nginx.media_dir().join("other.jpg.new"),
+        nginx.media_dir().join("other.jpg"),
+    )
+    .unwrap();
+    let checked_before = stats(&nginx, "a").get("originals_checked");
+    let s = status::wait_for(
+        &nginx,
+        STATUS_PATH,
+        "a",
+        "the deleted original's renditions removed",
+        Duration::from_secs(15),
+        |s| s.get("originals_gone") == 3,
+    );
+    assert_eq!(s.get("entries"), 1, "{}", s.raw);
+    assert_eq!(
+        files(&nginx, "a").len(),
+        1,
+        "only other.jpg's rendition is left"
+    );
+    // Two whole passes more: the replaced original's rendition still stays.
+    status::wait_for(
+        &nginx,
+        STATUS_PATH,
+        "a",
+        "two more passes",
+        Duration::from_secs(15),
+        |s| s.get("originals_checked") >= checked_before + 3 * capacity,
+    );
+    let s = stats(&nginx, "a");
+    assert_eq!(s.get("originals_gone"), 3, "{}", s.raw);
+    assert_eq!(files(&nginx, "a").len(), 1);
+    // Asked for, it is made again from the new file.
+    assert_eq!(
+        nginx.get("/t/other.jpg?w=100&h=100").cache_status(),
+        Some("EXPIRED")
+    );
+    assert_eq!(nginx.get("/t/photo.jpg?w=100&h=100").status, 404);
+    nginx.stop_and_check();
+}

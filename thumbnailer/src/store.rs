@@ -17,11 +17,18 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-const MAGIC: [u8; 8] = *b"IFRSCF\x00\x01";
+/// Version 2 added the original's path; a file of version 1 reads as not
+/// ours, which the loader removes and a request makes again.
+const MAGIC: [u8; 8] = *b"IFRSCF\x00\x02";
 
-/// Room for the fixed fields plus the longest content type we write; reading
-/// this many bytes is always enough to parse a header.
-pub const HEADER_MAX: usize = 256;
+/// The longest original path a header keeps (Linux's PATH_MAX); a longer
+/// one is stored empty, which only means the cache manager cannot tell
+/// when its original is deleted.
+pub const PATH_MAX: usize = 4096;
+
+/// Room for the fixed fields, the longest content type and the longest
+/// path; reading this many bytes is always enough to parse a header.
+pub const HEADER_MAX: usize = FIXED_LEN + 255 + 2 + PATH_MAX;
 
 /// Suffix of in-progress files; anything carrying it is garbage once no
 /// writer is alive.
@@ -49,6 +56,9 @@ pub struct CacheHeader {
     pub created: u64,
     pub body_len: u64,
     pub content_type: String,
+    /// The original's path, as the module mapped it: what the cache manager
+    /// checks to remove renditions of deleted originals.
+    pub original_path: Vec<u8>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -77,9 +87,16 @@ impl CacheHeader {
         out.extend_from_slice(&self.original.size.to_le_bytes());
         out.extend_from_slice(&self.created.to_le_bytes());
         out.extend_from_slice(&self.body_len.to_le_bytes());
-        let type_len = content_type.len().min(HEADER_MAX - FIXED_LEN);
+        let type_len = content_type.len().min(255);
         out.push(type_len as u8);
         out.extend_from_slice(&content_type[..type_len]);
+        let path: &[u8] = if self.original_path.len() <= PATH_MAX {
+            &self.original_path
+        } else {
+            &[]
+        };
+        out.extend_from_slice(&(path.len() as u16).to_le_bytes());
+        out.extend_from_slice(path);
         let len = out.len() as u32;
         out[8..12].copy_from_slice(&len.to_le_bytes());
         out
@@ -112,16 +129,23 @@ impl CacheHeader {
         let created = fields.u64();
         let body_len = fields.u64();
         let type_len = usize::from(fields.take(1)[0]);
-        if header_len != (FIXED_LEN + type_len) as u64 {
-            return Err(HeaderError::Corrupt);
-        }
-        if bytes.len() < FIXED_LEN + type_len {
+        if bytes.len() < FIXED_LEN + type_len + 2 {
             return Err(HeaderError::Truncated);
         }
         let type_bytes = fields.take(type_len);
         if !type_bytes.iter().all(|b| b.is_ascii_graphic()) {
             return Err(HeaderError::Corrupt);
         }
+        let path_len = usize::from(u16::from_le_bytes(
+            fields.take(2).try_into().expect("2 bytes"),
+        ));
+        if path_len > PATH_MAX || header_len != (FIXED_LEN + type_len + 2 + path_len) as u64 {
+            return Err(HeaderError::Corrupt);
+        }
+        if bytes.len() < FIXED_LEN + type_len + 2 + path_len {
+            return Err(HeaderError::Truncated);
+        }
+        let original_path = fields.take(path_len).to_vec();
         if let Some(size) = file_size {
             if size != header_len + body_len {
                 return Err(HeaderError::Truncated);
@@ -133,6 +157,7 @@ impl CacheHeader {
             created,
             body_len,
             content_type: String::from_utf8_lossy(type_bytes).into_owned(),
+            original_path,
         };
         Ok((header, header_len))
     }
@@ -245,7 +270,24 @@ mod tests {
             created: 1_700_000_100,
             body_len,
             content_type: "image/jpeg".into(),
+            original_path: b"/srv/media/photos/a.jpg".to_vec(),
         }
+    }
+
+    #[test]
+    fn the_original_path_round_trips_and_an_overlong_one_is_left_out() {
+        let mut header = sample_header(0);
+        header.original_path = vec![b'x'; PATH_MAX];
+        let encoded = header.encode();
+        assert!(encoded.len() <= HEADER_MAX);
+        assert_eq!(CacheHeader::decode(&encoded, None).unwrap().0, header);
+        header.original_path.push(b'y');
+        let (decoded, _) = CacheHeader::decode(&header.encode(), None).unwrap();
+        assert!(decoded.original_path.is_empty());
+        // A version 1 file is not ours any more.
+        let mut old = sample_header(0).encode();
+        old[7] = 1;
+        assert_eq!(CacheHeader::decode(&old, None), Err(HeaderError::BadMagic));
     }
 
     #[test]

@@ -404,14 +404,22 @@ fn max_size_bounds_the_cache() {
 fn nginx_creates_exactly_the_cache_directory_at_start() {
     let nginx = Nginx::builder()
         .http("image_filter_rs_cache_path @PREFIX@/made keys_zone=made:1m levels=1:2;")
-        .server("location /t/ { alias @MEDIA@/; image_filter_rs 100x100; image_filter_rs_cache made; }")
+        .server(
+            "location /t/ { alias @MEDIA@/; image_filter_rs 100x100; image_filter_rs_cache made; }",
+        )
         .start();
-    assert!(nginx.path("made").is_dir(), "no request yet, the directory exists");
+    assert!(
+        nginx.path("made").is_dir(),
+        "no request yet, the directory exists"
+    );
     let strays: Vec<String> = std::fs::read_dir(nginx.prefix())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with("made") && n != "made")
         .collect();
-    assert!(strays.is_empty(), "directories nginx made by mistake: {strays:?}");
+    assert!(
+        strays.is_empty(),
+        "directories nginx made by mistake: {strays:?}"
+    );
     nginx.stop_and_check();
 }

@@ -38,6 +38,7 @@ unit: deps
 	cargo test --release -p thumbnailer
 
 integration: build
+	cargo build --release -p image-filter-rs-cli
 	cargo test --release -p image-filter-rs-tests
 
 lint:

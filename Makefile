@@ -82,7 +82,7 @@ clean:
 # Benchmarks (bench/README.md): release builds, each compared with a
 # reference measured in the same run. PHOTOS=DIR overrides ../shared/photos;
 # BENCH_TARGET_DIR=DIR builds the bench tools outside target/.
-.PHONY: bench-pipeline bench-hit bench-load
+.PHONY: bench-pipeline bench-hit bench-load bench-warm
 
 bench-pipeline: deps
 	bench/pipeline.sh
@@ -92,3 +92,6 @@ bench-hit: build
 
 bench-load: build
 	bench/load.sh
+
+bench-warm: build
+	bench/warm.sh

@@ -701,15 +701,7 @@ pub(crate) extern "C" fn cmd_purge(
     _cmd: *mut ngx_command_t,
     _conf: *mut c_void,
 ) -> *mut c_char {
-    // SAFETY: nginx passes a valid `cf` whose context is the location.
-    let cf = unsafe { &mut *cf };
-    guarded(|| match NgxHttpCoreModule::location_conf_mut(cf) {
-        Some(clcf) => {
-            clcf.handler = Some(crate::purge::purge_handler);
-            NGX_CONF_OK
-        }
-        None => NGX_CONF_ERROR,
-    })
+    set_content_handler(cf, crate::purge::purge_handler)
 }
 
 pub(crate) extern "C" fn cmd_status(
@@ -717,11 +709,21 @@ pub(crate) extern "C" fn cmd_status(
     _cmd: *mut ngx_command_t,
     _conf: *mut c_void,
 ) -> *mut c_char {
-    // SAFETY: nginx passes a valid `cf` whose context is the location.
+    set_content_handler(cf, crate::status::status_handler)
+}
+
+/// Makes the location being parsed answer with `handler`, as a directive
+/// such as `stub_status` does.
+fn set_content_handler(
+    cf: *mut ngx_conf_t,
+    handler: unsafe extern "C" fn(*mut ngx_http_request_t) -> ngx_int_t,
+) -> *mut c_char {
+    // SAFETY: nginx passes set handlers a valid `cf` whose context is the
+    // location being parsed.
     let cf = unsafe { &mut *cf };
     guarded(|| match NgxHttpCoreModule::location_conf_mut(cf) {
         Some(clcf) => {
-            clcf.handler = Some(crate::status::status_handler);
+            clcf.handler = Some(handler);
             NGX_CONF_OK
         }
         None => NGX_CONF_ERROR,

@@ -165,6 +165,9 @@ pub struct LocationConf {
     pub max_output: Option<u32>,
     /// The http block's presets, for `p=` in query mode.
     pub presets: Option<&'static [Box<Preset>]>,
+    /// `image_filter_rs_purge` is here: a directory purge reads cache file
+    /// headers in the location's thread pool.
+    pub purge: bool,
 }
 
 pub const DEFAULT_JPEG_QUALITY: u8 = 82;
@@ -699,8 +702,12 @@ fn set_msec(d: &mut Directive<'_>, slot: &mut Option<ngx_msec_t>) -> *mut c_char
 pub(crate) extern "C" fn cmd_purge(
     cf: *mut ngx_conf_t,
     _cmd: *mut ngx_command_t,
-    _conf: *mut c_void,
+    conf: *mut c_void,
 ) -> *mut c_char {
+    // SAFETY: `conf` is this module's location configuration being parsed.
+    if let Some(lcf) = unsafe { conf.cast::<LocationConf>().as_mut() } {
+        lcf.purge = true;
+    }
     set_content_handler(cf, crate::purge::purge_handler)
 }
 
@@ -844,6 +851,11 @@ pub fn merge_location(
                     );
                     return NGX_CONF_ERROR;
                 }
+            }
+        }
+        if conf.purge {
+            if let Err(rv) = resolve_thread_pool(cf, conf) {
+                return rv;
             }
         }
         if conf.filter.is_some_and(|f| f.is_on()) {

@@ -82,9 +82,6 @@ pub struct RequestCtx {
     /// this wall-clock millisecond (which tells it from a later claim of
     /// the same worker after a takeover).
     claimed: Option<u64>,
-    /// The generation task in flight, owned by the pool thread until its
-    /// completion event hands it back.
-    pub(crate) pending: *mut task::TaskSlot,
     budget: Option<BudgetHandle>,
     memory_timeout: u64,
     memory_wait_started_ms: Option<u64>,
@@ -265,7 +262,6 @@ fn handle(r: &mut ngx_http_request_t) -> Next {
         wait_started_ms: None,
         next_wait_ms: FIRST_WAIT_MS,
         claimed: None,
-        pending: ptr::null_mut(),
         budget: mcf_budget,
         memory_timeout: mcf_memory_timeout,
         memory_wait_started_ms: None,
@@ -488,12 +484,9 @@ fn start_generation(r: &mut ngx_http_request_t, store: bool) -> Next {
         probe: ctx.mode != Mode::Thumbnail,
     };
     match ctx.thread_pool {
-        Some(pool) => match task::post(r, pool, generation) {
-            Ok(()) => {
-                hold_worker_open(r);
-                Next::Async
-            }
-            Err(()) => {
+        Some(pool) => match task::post(r, pool, task::GenerationWork::new(generation)) {
+            Ok(()) => Next::Async,
+            Err(_) => {
                 if let Some(ctx) = request_ctx(r) {
                     ctx.release_claim();
                 }
@@ -567,40 +560,7 @@ extern "C" fn memory_timer_handler(event: *mut ngx_event_t) {
 
 /// Called by the pool thread's completion event, back on the event loop.
 pub fn generation_done(r: &mut ngx_http_request_t, result: Result<Outcome, TaskFailure>) {
-    if let Some(ctx) = request_ctx(r) {
-        if ctx.wait_event.timer_set() != 0 {
-            // SAFETY: the guard timer armed by hold_worker_open.
-            unsafe { ngx_del_timer(&mut ctx.wait_event) };
-        }
-    }
     resume(r, move |r| finish(r, result));
-}
-
-/// A gracefully stopping worker exits once no timer is left, and a task in
-/// a pool thread has none: without this guard the worker would exit with
-/// the request open and its answer lost. The timer never needs to fire; the
-/// completion event removes it.
-fn hold_worker_open(r: &mut ngx_http_request_t) {
-    let log = connection_log(r);
-    let Some(ctx) = request_ctx(r) else {
-        return;
-    };
-    let event = &mut ctx.wait_event;
-    event.handler = Some(guard_timer_handler);
-    event.data = ptr::from_mut(r).cast();
-    event.log = log;
-    // SAFETY: as for the wait timer: the context owns the event and deletes
-    // the timer when it is dropped.
-    unsafe { ngx_add_timer(event, GUARD_TIMER_MS) };
-}
-
-const GUARD_TIMER_MS: ngx_msec_t = 3_600_000;
-
-extern "C" fn guard_timer_handler(event: *mut ngx_event_t) {
-    // A task running for an hour is stuck, but its request is still alive:
-    // keep holding the worker open rather than free what the thread uses.
-    // SAFETY: the event belongs to a live request context (see above).
-    unsafe { ngx_add_timer(event, GUARD_TIMER_MS) };
 }
 
 fn ctx_original_id(ctx: &RequestCtx) -> OriginalId {

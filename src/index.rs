@@ -607,6 +607,27 @@ impl Locked<'_> {
         }
     }
 
+    /// Removes every claim: the generations in flight then discard what
+    /// they make. A directory purge cannot tell which claims are for
+    /// originals under the directory (a claim has no file yet to read the
+    /// path from), so it drops them all; the cost is that those few
+    /// renditions are made again on their next request.
+    pub fn remove_claims(&mut self) -> usize {
+        let capacity = self.header().capacity as usize;
+        let mut removed = 0;
+        let mut at = 0;
+        while at < capacity {
+            if self.slots()[at].state == SlotState::Generating {
+                self.remove_at(at);
+                removed += 1;
+                // The backward shift may have moved an unvisited slot here.
+                continue;
+            }
+            at += 1;
+        }
+        removed
+    }
+
     /// Turns this process's claim of `key`, made at `since_ms`, into a
     /// ready entry. False when the claim is gone (purged, the original
     /// deleted, taken over): the caller must not leave the file it wrote.

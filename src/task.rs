@@ -15,8 +15,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use core::ffi::c_void;
 use core::ptr::{self, NonNull};
 use ngx::ffi::{
-    ngx_event_t, ngx_http_log_ctx_t, ngx_http_request_t, ngx_log_t, ngx_thread_pool_t,
-    ngx_thread_task_alloc, ngx_thread_task_post, ngx_thread_task_t, NGX_OK,
+    ngx_add_timer, ngx_del_timer, ngx_event_t, ngx_http_log_ctx_t, ngx_http_request_t, ngx_int_t,
+    ngx_log_t, ngx_msec_t, ngx_thread_pool_t, ngx_thread_task_alloc, ngx_thread_task_post,
+    ngx_thread_task_t, NGX_OK,
 };
 
 use std::sync::OnceLock;
@@ -326,48 +327,122 @@ impl Original {
     }
 }
 
-/// A task on its way through the pool: the work, then its result. The pool
-/// thread owns it between post and completion; the event loop before and
-/// after.
-pub struct TaskSlot {
-    generation: GenerateTask,
-    result: Option<Result<Outcome, TaskFailure>>,
+/// Work that runs in a pool thread and then finishes on the event loop: a
+/// generation, or a directory purge's scan of cache file headers.
+pub trait PoolWork {
+    /// Runs in a pool thread: only the work's own data is touched, no
+    /// nginx structure, pool or log.
+    fn run(&mut self);
+    /// Back on the event loop with the request. `Some(rc)` finalizes the
+    /// request with `rc`; `None` when the work has finalized it or posted
+    /// more work itself.
+    fn finish(self: Box<Self>, r: &mut ngx_http_request_t) -> Option<ngx_int_t>;
 }
 
-/// Posts the generation to `pool`. Err when nginx refuses it (the pool's
-/// queue is full; nginx logs that itself).
-pub fn post(
+/// A work item on its way through the pool, and the request waiting for it.
+/// The pool thread owns it between post and completion; the event loop
+/// before and after.
+struct PoolSlot<W> {
+    work: Box<W>,
+    request: *mut ngx_http_request_t,
+    /// A gracefully stopping worker exits once no timer is left, and work
+    /// in a pool thread has none: without this timer the worker would exit
+    /// with the request open and its answer lost. It never needs to fire;
+    /// the completion event removes it.
+    guard: ngx_event_t,
+}
+
+const GUARD_TIMER_MS: ngx_msec_t = 3_600_000;
+
+extern "C" fn guard_timer_handler(event: *mut ngx_event_t) {
+    // Work running for an hour is stuck, but its request is still alive:
+    // keep holding the worker open rather than free what the thread uses.
+    // SAFETY: the event lives in its slot until the completion event, which
+    // deletes this timer first.
+    unsafe { ngx_add_timer(event, GUARD_TIMER_MS) };
+}
+
+/// Posts `work` to `pool`; the request stays blocked until it is done. Err
+/// gives the work back when nginx refuses it (the pool's queue is full;
+/// nginx logs that).
+pub fn post<W: PoolWork>(
     r: &mut ngx_http_request_t,
     pool: NonNull<ngx_thread_pool_t>,
-    generation: GenerateTask,
-) -> Result<(), ()> {
+    work: Box<W>,
+) -> Result<(), Box<W>> {
     // SAFETY: the task and its context (one pointer) are allocated from the
     // request pool, which outlives the task: the request is `blocked` until
     // the completion event has run.
     unsafe {
         let task: *mut ngx_thread_task_t =
-            ngx_thread_task_alloc(r.pool, core::mem::size_of::<*mut TaskSlot>());
-        let task = task.as_mut().ok_or(())?;
-        let slot = Box::into_raw(Box::new(TaskSlot {
-            generation,
-            result: None,
+            ngx_thread_task_alloc(r.pool, core::mem::size_of::<*mut PoolSlot<W>>());
+        let Some(task) = task.as_mut() else {
+            return Err(work);
+        };
+        let slot = Box::into_raw(Box::new(PoolSlot {
+            work,
+            request: ptr::from_mut(r),
+            // An all-zero event is nginx's idle event.
+            guard: core::mem::zeroed(),
         }));
-        task.ctx.cast::<*mut TaskSlot>().write(slot);
-        task.handler = Some(run_in_thread);
-        task.event.handler = Some(completion_event);
-        task.event.data = ptr::from_mut(r).cast();
-        if ngx_thread_task_post(pool.as_ptr(), task) != NGX_OK as ngx::ffi::ngx_int_t {
-            drop(Box::from_raw(slot));
-            return Err(());
+        task.ctx.cast::<*mut PoolSlot<W>>().write(slot);
+        task.handler = Some(run_in_thread::<W>);
+        task.event.handler = Some(completion_event::<W>);
+        task.event.data = slot.cast();
+        if ngx_thread_task_post(pool.as_ptr(), task) != NGX_OK as ngx_int_t {
+            return Err(Box::from_raw(slot).work);
         }
         let main = &mut *r.main;
         main.set_blocked(main.blocked() + 1);
         r.set_aio(1);
-        if let Some(ctx) = crate::handler::request_ctx(r) {
-            ctx.pending = slot;
-        }
+        let guard = &mut (*slot).guard;
+        guard.handler = Some(guard_timer_handler);
+        guard.data = slot.cast();
+        guard.log = (*r.connection).log;
+        ngx_add_timer(guard, GUARD_TIMER_MS);
     }
     Ok(())
+}
+
+/// A generation, and its result once the pool thread has made it.
+pub struct GenerationWork {
+    generation: GenerateTask,
+    result: Option<Result<Outcome, TaskFailure>>,
+}
+
+impl GenerationWork {
+    pub fn new(generation: GenerateTask) -> Box<Self> {
+        Box::new(GenerationWork {
+            generation,
+            result: None,
+        })
+    }
+}
+
+impl PoolWork for GenerationWork {
+    fn run(&mut self) {
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.generation.run()));
+        self.result = Some(result.unwrap_or_else(|_| {
+            Err(Refusal::new(
+                Class::Image(ErrorClass::Internal),
+                "internal error (panic) while making the thumbnail",
+            )
+            .into())
+        }));
+    }
+
+    fn finish(self: Box<Self>, r: &mut ngx_http_request_t) -> Option<ngx_int_t> {
+        let result = self.result.unwrap_or_else(|| {
+            Err(Refusal::new(
+                Class::Image(ErrorClass::Internal),
+                "the thumbnail task returned no result",
+            )
+            .into())
+        });
+        crate::handler::generation_done(r, result);
+        None
+    }
 }
 
 /// How much lower than the worker's the scheduling priority of a pool
@@ -404,53 +479,61 @@ fn lower_thread_priority() {
     }
 }
 
-/// Runs in a pool thread: only the task's own data is touched.
-unsafe extern "C" fn run_in_thread(data: *mut c_void, _log: *mut ngx_log_t) {
+/// Runs in a pool thread: only the work's own data is touched.
+unsafe extern "C" fn run_in_thread<W: PoolWork>(data: *mut c_void, _log: *mut ngx_log_t) {
     lower_thread_priority();
     // SAFETY: `data` is the task context holding the slot pointer written in
     // `post`; nothing else touches the slot until the completion event.
-    let slot = unsafe { &mut **data.cast::<*mut TaskSlot>() };
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| slot.generation.run()));
-    slot.result = Some(result.unwrap_or_else(|_| {
-        Err(Refusal::new(
-            Class::Image(ErrorClass::Internal),
-            "internal error (panic) while making the thumbnail",
-        )
-        .into())
-    }));
+    let slot = unsafe { &mut **data.cast::<*mut PoolSlot<W>>() };
+    // Each work turns its own panics into a result; this only keeps an
+    // unwind from crossing into nginx's thread.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| slot.work.run()));
 }
 
 /// Back on the event loop once the thread is done.
-extern "C" fn completion_event(event: *mut ngx_event_t) {
-    // SAFETY: `data` is the request `post` stored; it is alive because it was
-    // blocked for this task. Its log context is pointed at it, as nginx's own
-    // thread completions do, so log lines name the right request.
-    let r = unsafe { &mut *(*event).data.cast::<ngx_http_request_t>() };
-    // SAFETY: as above; `main`, `connection` and its log are the live
-    // request's, and the log's data is nginx's http log context.
+extern "C" fn completion_event<W: PoolWork>(event: *mut ngx_event_t) {
+    // SAFETY: `data` is the slot `post` made with Box::into_raw, and the
+    // thread is done with it; its request is alive because it was blocked
+    // for this work.
+    let mut slot = unsafe { Box::from_raw((*event).data.cast::<PoolSlot<W>>()) };
+    if slot.guard.timer_set() != 0 {
+        // SAFETY: the guard timer armed by `post`, in this worker's tree.
+        unsafe { ngx_del_timer(&mut slot.guard) };
+    }
+    // SAFETY: as above.
+    let r = unsafe { &mut *slot.request };
+    let connection = r.connection;
+    // SAFETY: `main`, `connection` and its log are the live request's, and
+    // the log's data is nginx's http log context, pointed at this request
+    // as nginx's own thread completions do, so log lines name it.
     unsafe {
         let main = &mut *r.main;
         main.set_blocked(main.blocked() - 1);
         r.set_aio(0);
-        let log = (*r.connection).log;
+        let log = (*connection).log;
         if let Some(log_ctx) = (*log).data.cast::<ngx_http_log_ctx_t>().as_mut() {
             log_ctx.current_request = r;
         }
     }
-    let slot = crate::handler::request_ctx(r)
-        .map(|ctx| core::mem::replace(&mut ctx.pending, ptr::null_mut()));
-    let result = match slot {
-        // SAFETY: the pointer came from Box::into_raw in `post`, and the
-        // thread is done with it.
-        Some(slot) if !slot.is_null() => unsafe { Box::from_raw(slot) }.result,
-        _ => None,
-    };
-    let result = result.unwrap_or_else(|| {
-        Err(Refusal::new(
-            Class::Image(ErrorClass::Internal),
-            "the thumbnail task returned no result",
-        )
-        .into())
-    });
-    crate::handler::generation_done(r, result);
+    let log = crate::handler::connection_log(r);
+    let work = slot.work;
+    let finished = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work.finish(r)))
+        .unwrap_or_else(|_| {
+            crate::handler::log_line(
+                log,
+                ngx::ffi::NGX_LOG_ALERT,
+                0,
+                "image_filter_rs: internal error (panic) after a pool task",
+            );
+            Some(ngx::ffi::NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t)
+        });
+    if let Some(rc) = finished {
+        // SAFETY: `r` is the live request this work belonged to; nginx's
+        // event handlers end by running the requests posted meanwhile, and
+        // the connection outlives the call (nginx reuses, never frees, it).
+        unsafe {
+            ngx::ffi::ngx_http_finalize_request(r, rc);
+            ngx::ffi::ngx_http_run_posted_requests(connection);
+        }
+    }
 }

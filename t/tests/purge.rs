@@ -1,7 +1,8 @@
 //! `image_filter_rs_purge`: every rendition of one original (sizes, a
 //! preset, negotiated formats, in two cache zones) leaves the index and the
 //! disk, others stay; access through nginx's `allow`/`deny`; a purge racing
-//! a generation leaves nothing of the old original; HEAD fills the cache as
+//! a generation leaves nothing of the old original; a directory's purge
+//! takes everything under it and nothing beside it; HEAD fills the cache as
 //! GET does, for warmers.
 
 use std::path::PathBuf;
@@ -137,10 +138,9 @@ fn purge_removes_every_rendition_of_one_original_and_nothing_else() {
         purged_count(&purge(&nginx, "PURGE", "/purge/never-was.jpg")),
         0
     );
-    // Other methods, a directory, a denied client.
+    // Other methods, a denied client.
     assert_eq!(nginx.get("/purge/photo.jpg").status, 405);
     assert_eq!(purge(&nginx, "POST", "/purge/photo.jpg").status, 405);
-    assert_eq!(purge(&nginx, "PURGE", "/purge/").status, 400);
     assert_eq!(
         purge(&nginx, "PURGE", "/purge-denied/other.jpg").status,
         403
@@ -211,6 +211,140 @@ fn a_purge_racing_a_generation_leaves_nothing_of_the_old_original() {
             "round {round}: the old rendition is not kept"
         );
         let fresh = nginx.get("/t/photo.jpg?w=100&h=100");
+        assert_eq!(fresh.cache_status(), Some("MISS"), "round {round}");
+        let m = mean_rgb(&decode(&fresh.body).image);
+        assert!(
+            m[2] > 150.0 && m[0] < 80.0,
+            "round {round}: the new original's pixels: {m:?}"
+        );
+        nginx.stop_and_check();
+    }
+}
+
+/// Originals under `photos/` (one a level deeper), and beside it one whose
+/// directory name only starts like it.
+fn directory_server(thumb_extra: &str) -> image_filter_rs_tests::Builder {
+    server(thumb_extra)
+        .file("media/photos/a.jpg", images::jpeg(640, 480, RED))
+        .file("media/photos/b.jpg", images::jpeg(640, 480, BLUE))
+        .file("media/photos/deep/c.jpg", images::jpeg(640, 480, RED))
+        .file("media/photos2/d.jpg", images::jpeg(640, 480, BLUE))
+}
+
+#[test]
+fn a_directory_purge_takes_everything_under_it_and_nothing_beside_it() {
+    let nginx = directory_server("").worker_processes(2).start();
+    status::wait_for(
+        &nginx,
+        STATUS_PATH,
+        "a",
+        "the index loaded",
+        Duration::from_secs(10),
+        |s| s.loaded(),
+    );
+    let under = ["photos/a.jpg", "photos/b.jpg", "photos/deep/c.jpg"];
+    let beside = ["photos2/d.jpg", "photo.jpg"];
+    for name in under.iter().chain(&beside) {
+        for size in [100, 200] {
+            let url = format!("/t/{name}?w={size}&h={size}");
+            assert_eq!(nginx.get(&url).cache_status(), Some("MISS"), "{url}");
+        }
+        let card = format!("/card/{name}");
+        assert_eq!(nginx.get(&card).cache_status(), Some("MISS"), "{card}");
+    }
+    assert_eq!(files(&nginx, "a").len(), 10);
+    assert_eq!(files(&nginx, "b").len(), 5);
+
+    // Two sizes and the preset of each of the three originals under it.
+    let resp = purge(&nginx, "PURGE", "/purge/photos/");
+    assert_eq!(purged_count(&resp), 9);
+    assert_eq!(files(&nginx, "a").len(), 4);
+    assert_eq!(files(&nginx, "b").len(), 2);
+    let (a, b) = (stats(&nginx, "a"), stats(&nginx, "b"));
+    assert_eq!(a.get("entries"), 4, "{}", a.raw);
+    assert_eq!(b.get("entries"), 2, "{}", b.raw);
+    assert_eq!(a.get("purged_files") + b.get("purged_files"), 9);
+    assert_eq!(a.get("purges"), 1, "{}", a.raw);
+    for name in &under {
+        let url = format!("/t/{name}?w=100&h=100");
+        assert_eq!(nginx.get(&url).cache_status(), Some("MISS"), "{url}");
+    }
+    for name in &beside {
+        let url = format!("/t/{name}?w=100&h=100");
+        assert_eq!(nginx.get(&url).cache_status(), Some("HIT"), "{url}");
+    }
+    assert_eq!(
+        nginx
+            .error_log_lines_with(&["purged 9 renditions under \"", "/photos/\""])
+            .len(),
+        1
+    );
+
+    // A deeper directory, DELETE, and then the whole media root.
+    assert_eq!(
+        purged_count(&purge(&nginx, "DELETE", "/purge/photos/deep/")),
+        1
+    );
+    assert_eq!(
+        purged_count(&purge(&nginx, "PURGE", "/purge/no-such-dir/")),
+        0
+    );
+    // photos2/d.jpg and photo.jpg (two sizes and the preset each), and
+    // photos/a.jpg and b.jpg made again above.
+    assert_eq!(purged_count(&purge(&nginx, "PURGE", "/purge/")), 8);
+    assert!(files(&nginx, "a").is_empty());
+    assert!(files(&nginx, "b").is_empty());
+    assert_eq!(purge(&nginx, "PURGE", "/purge-denied/").status, 403);
+    nginx.stop_and_check();
+}
+
+/// A directory purge while a rendition of an original under it is being
+/// made from the old bytes: the late rendition is not kept.
+#[test]
+fn a_directory_purge_racing_a_generation_leaves_nothing_of_the_old_original() {
+    for round in 0..4 {
+        let nginx = directory_server("image_filter_rs_debug_delay 600ms;")
+            .worker_processes(2)
+            .start();
+        status::wait_for(
+            &nginx,
+            STATUS_PATH,
+            "a",
+            "the index loaded",
+            Duration::from_secs(10),
+            |s| s.loaded(),
+        );
+        let port = nginx.port();
+        let old =
+            thread::spawn(move || Request::get("/t/photos/deep/c.jpg?w=100&h=100").send(port));
+        status::wait_for(
+            &nginx,
+            STATUS_PATH,
+            "a",
+            "the generation in flight",
+            Duration::from_secs(10),
+            |s| s.get("misses") == 1,
+        );
+        let c = nginx.media_dir().join("photos/deep/c.jpg");
+        std::fs::write(c.with_extension("new"), images::jpeg(640, 480, BLUE)).unwrap();
+        std::fs::rename(c.with_extension("new"), &c).unwrap();
+        assert_eq!(
+            purged_count(&purge(&nginx, "PURGE", "/purge/photos/")),
+            0,
+            "round {round}"
+        );
+        old.join().unwrap().assert_status(200);
+        let s = status::wait_for(
+            &nginx,
+            STATUS_PATH,
+            "a",
+            "the late generation discarded",
+            Duration::from_secs(10),
+            |s| s.get("discarded") == 1,
+        );
+        assert_eq!(s.get("entries"), 0, "round {round}: {}", s.raw);
+        assert!(files(&nginx, "a").is_empty(), "round {round}");
+        let fresh = nginx.get("/t/photos/deep/c.jpg?w=100&h=100");
         assert_eq!(fresh.cache_status(), Some("MISS"), "round {round}");
         let m = mean_rgb(&decode(&fresh.body).image);
         assert!(

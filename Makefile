@@ -10,7 +10,7 @@ export PORT
 MODULE := build/modules/ngx_http_image_filter_rs_module.so
 NGINX := build/sbin/nginx
 
-.PHONY: all deps build run stop test unit integration lint clean
+.PHONY: all deps build run stop test unit integration lint clean test-python
 .PHONY: debian-deps deb build-debian test-debian lint-debian
 
 all: build
@@ -31,6 +31,7 @@ stop:
 
 test: build
 	cargo test --release --workspace
+	$(MAKE) test-python
 	$(MAKE) test-debian
 	$(MAKE) lint
 
@@ -40,6 +41,11 @@ unit: deps
 integration: build
 	cargo build --release -p image-filter-rs-cli
 	cargo test --release -p image-filter-rs-tests
+
+# The Django companion package (python/) against the staged nginx and module
+# (`make build` first; `make test` does).
+test-python: deps
+	tools/test-python.sh
 
 lint:
 	cargo fmt --all -- --check

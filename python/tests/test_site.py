@@ -41,7 +41,7 @@ PRESETS = {
     "thumbnail": {"size": (100, 75), "fit": "crop", "contrast": 1.2, "sharpness": 1.1},
     "display": {"size": (200, 400), "fit": "crop", "saturation": 0.0},
 }
-TOLERANCE = 24
+TOLERANCE = 12
 
 
 def jpeg(colours: list[tuple[int, int, int]], size: tuple[int, int] = ORIGINAL_SIZE) -> bytes:

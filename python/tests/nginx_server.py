@@ -11,6 +11,7 @@ relative values are taken from the repository root.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -55,6 +56,12 @@ def artefact(var: str, default: str) -> Path:
             f"tools/stage-build.sh (make build) first, or set ${var}"
         )
     return path.resolve()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the test process dies, so no
+    nginx outlives an aborted run (Linux's PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -138,6 +145,7 @@ class Nginx:
                 stdout=out,
                 stderr=out,
                 start_new_session=True,  # its own group: one signal reaches every worker
+                preexec_fn=_die_with_parent,
             )
             out.close()
             verdict = self._wait_ready()

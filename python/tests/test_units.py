@@ -4,6 +4,8 @@ the one spelling of a query, settings errors, the nginx text."""
 from __future__ import annotations
 
 import io
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -168,3 +170,23 @@ def test_nginx_command_prints_what_the_settings_need() -> None:
         "image_filter_rs_cache_path /var/cache/nginx/image_filter_rs keys_zone=thumbs:10m",
     ]:
         assert line in text, f"{line!r} not in:\n{text}"
+
+
+SIGN_URL = Path(__file__).resolve().parents[2] / "target" / "release" / "sign-url"
+
+
+@pytest.mark.skipif(not SIGN_URL.is_file(), reason="target/release/sign-url not built (cargo build --release)")
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/t/photos/a.jpg", "p=thumbnail"),
+        ("/t/photos/caf%C3%A9_au_lait.jpg", "fit=crop&fp=0.25,0.75&h=200&w=300"),
+        ("/t/a%20b.jpg", "h=150&p=thumbnail&q=60&w=200"),
+    ],
+)
+def test_signatures_match_the_modules_sign_url_command(path: str, query: str) -> None:
+    key = "a key of the module's own, 2026"
+    printed = subprocess.run(
+        [str(SIGN_URL), key, path, query], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    assert printed == f"{path}?{signed_query(query, path, (key,))}"

@@ -73,10 +73,12 @@ def _option_params(options: Iterable[str]) -> list[tuple[str, str]]:
         key, eq, value = option.partition("=")
         if not eq or not value:
             raise ValueError(f"thumbnail option {option!r} is not a fit or key=value")
-        mapped = PRESET_KEYS.get(key, key) if key in PRESET_KEYS else key
-        if mapped is None:
-            raise ValueError(f"{key!r} needs a named rendition (an nginx preset)")
-        params.append((mapped, value))
+        if key in PRESET_KEYS:
+            name = PRESET_KEYS[key]
+            if name is None:
+                raise ValueError(f"{key!r} needs a named rendition (an nginx preset)")
+            key = name
+        params.append((key, value))
     return params
 
 

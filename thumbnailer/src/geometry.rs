@@ -105,18 +105,24 @@ fn centred_on(src: u32, cut: u32, milli: u16) -> u32 {
 }
 
 /// round(a / b) with halves rounded up; `b` must be non-zero.
-fn div_round(a: u64, b: u64) -> u64 {
+pub(crate) fn div_round(a: u64, b: u64) -> u64 {
     (2 * a + b) / (2 * b)
 }
 
 /// `value` forced into `lo..=hi` and narrowed; callers guarantee `hi` fits u32.
-fn clamp_u32(value: u64, lo: u32, hi: u32) -> u32 {
+pub(crate) fn clamp_u32(value: u64, lo: u32, hi: u32) -> u32 {
     value.clamp(u64::from(lo), u64::from(hi)) as u32
 }
 
 /// The plan that cuts a `cut` window of source pixels, placed by the focal
 /// point or the gravity, and scales it to `out`.
-fn window(sw: u32, sh: u32, cut: (u32, u32), out: (u32, u32), geometry: &Geometry) -> Plan {
+pub(crate) fn window(
+    sw: u32,
+    sh: u32,
+    cut: (u32, u32),
+    out: (u32, u32),
+    geometry: &Geometry,
+) -> Plan {
     let (cw, ch) = cut;
     let (left, top) = match geometry.focal {
         Some(Focal { x_milli, y_milli }) => {
@@ -243,6 +249,11 @@ pub(crate) fn plan(src_width: u32, src_height: u32, geometry: &Geometry) -> Plan
         };
     }
 
+    if geometry.enlarge {
+        if let Some(plan) = crate::enlarge::plan(sw, sh, box_w, box_h, geometry) {
+            return plan;
+        }
+    }
     match (box_w, box_h, geometry.fit) {
         (None, None, _) => scaled(sw, sh),
         (Some(bw), None, _) => {

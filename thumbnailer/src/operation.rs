@@ -6,8 +6,9 @@ use crate::error::Error;
 
 pub use crate::adjust::Adjustments;
 
-/// How the source is mapped onto the target box. No mode ever scales the
-/// source up: a source smaller than the box keeps its pixel size.
+/// How the source is mapped onto the target box. No mode scales the source
+/// up unless [`Geometry::enlarge`] is set: a source smaller than the box
+/// keeps its pixel size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Fit {
     /// Scale down to fit inside the box, keeping the aspect ratio.
@@ -161,6 +162,11 @@ pub struct Geometry {
     pub rotate: Rotation,
     /// Mirror, after the turn.
     pub flip: Flip,
+    /// Scale a source smaller than the box up to it, as the box asks
+    /// (easy-thumbnails' `upscale`, django-versatileimagefield's crop, which
+    /// always ends at exactly the box). Off everywhere else: a thumbnail
+    /// larger than its original only costs bytes and shows no more detail.
+    pub enlarge: bool,
 }
 
 impl Default for Geometry {
@@ -175,6 +181,7 @@ impl Default for Geometry {
             focal: None,
             rotate: Rotation::None,
             flip: Flip::None,
+            enlarge: false,
         }
     }
 }
@@ -445,6 +452,10 @@ impl Job {
         }
         if flip {
             text.push_str(":flip=h");
+        }
+        // Added with the library-name modes; absent (old keys kept) unless set.
+        if g.enlarge {
+            text.push_str(":up");
         }
         // Flattening cannot change a JPEG, which never has alpha.
         if e.transparency == Transparency::Flatten && e.format != OutputFormat::Jpeg {

@@ -97,14 +97,14 @@ fn luma(px: &[u8]) -> u32 {
     (299 * u32::from(px[0]) + 587 * u32::from(px[1]) + 114 * u32::from(px[2]) + 500) / 1000
 }
 
-/// Refuses a pad canvas over the pixel limit before anything is decoded: it
-/// is the one output that can be larger than the source, and a tiny image
-/// padded to 65535x65535 would otherwise cost gigabytes.
+/// Refuses an output over the pixel limit before anything is decoded: a pad
+/// canvas or an enlargement are the outputs that can be larger than the
+/// source, and a tiny image made 65535x65535 would otherwise cost gigabytes.
 pub(crate) fn check_canvas(plan: &Plan, limits: &Limits) -> Result<(), Error> {
     let (w, h) = plan.final_size();
     if u64::from(w) * u64::from(h) > limits.max_pixels {
         return Err(Error::too_large(format!(
-            "padded output is {w}x{h}, over the {}-pixel limit",
+            "output would be {w}x{h}, over the {}-pixel limit",
             limits.max_pixels
         )));
     }

@@ -29,7 +29,9 @@ stop:
 		kill -QUIT "$$(cat build/demo/logs/nginx.pid)" && echo "stopping nginx"; \
 	else echo "not running"; fi
 
+# Chromium opens the demo page in t/tests/demo_page.rs.
 test: build
+	@tools/deps.sh chromium
 	cargo test --release --workspace
 	$(MAKE) test-python
 	$(MAKE) test-debian

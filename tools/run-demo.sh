@@ -17,6 +17,7 @@ conf="$prefix/conf/nginx.conf"
         -e "s|@PREFIX@|$prefix|g" \
         -e "s|@PORT@|$port|g" \
         -e "s|@MEDIA@|$root/sample-media|g" \
+        -e "s|@DEMO@|$root/demo|g" \
         nginx-conf/demo.conf
     echo "daemon off;"
 } >"$conf"
@@ -26,6 +27,7 @@ build/sbin/nginx -p "$prefix" -c "$conf" -t -q
 base="http://127.0.0.1:$port"
 cat <<MSG
 image_filter_rs demo on $base (Ctrl-C or 'make stop' to stop)
+  the page:    $base/   (a gallery, the Django libraries' cases, formats, the cache)
   originals:   $base/media/seeding.jpg   $base/media/gulp.png
   350x350 fit: $base/thumb/seeding.jpg   $base/thumb/gulp.png   $base/thumb/wine.jpg
   200x200 crop:$base/square/wine.jpg     $base/square/gulp.png

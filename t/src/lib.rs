@@ -18,6 +18,7 @@
 //! full-disk test mounts a small tmpfs and so needs root (it is skipped,
 //! with a message, otherwise).
 
+pub mod browser;
 pub mod cache;
 pub mod http;
 pub mod images;

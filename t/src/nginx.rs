@@ -51,6 +51,7 @@ pub struct Placeholders {
     pub module: PathBuf,
     /// `@MEDIA@`: `<prefix>/media`, holding the media the test staged.
     pub media: PathBuf,
+    // `@DEMO@` is always the repository's `demo/`, the page of `make run`.
 }
 
 impl Placeholders {
@@ -59,6 +60,10 @@ impl Placeholders {
             .replace("@PORT@", &self.port.to_string())
             .replace("@MODULE@", &self.module.to_string_lossy())
             .replace("@MEDIA@", &self.media.to_string_lossy())
+            .replace(
+                "@DEMO@",
+                &crate::paths::repo_root().join("demo").to_string_lossy(),
+            )
     }
 }
 

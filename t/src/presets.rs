@@ -7,7 +7,13 @@
 use crate::nginx::{Builder, Nginx};
 
 /// The sample media every foundation test may use (in `sample-media/`).
-pub const SAMPLES: &[&str] = &["seeding.jpg", "sunset.jpg", "wine.jpg", "gulp.png"];
+pub const SAMPLES: &[&str] = &[
+    "seeding.jpg",
+    "sunset.jpg",
+    "wine.jpg",
+    "gulp.png",
+    "portrait.jpg",
+];
 
 /// The cache zone declaration, at http level.
 pub const CACHE_HTTP: &str =

@@ -154,6 +154,11 @@ impl Parser<'_> {
                     self.at += 1;
                     return String::from_utf8(out).map_err(|_| "string is not UTF-8".into());
                 }
+                Some(b'\\') if self.bytes.get(self.at + 1) == Some(&b'u') => {
+                    // The browser's DevTools messages escape with \u.
+                    let c = self.unicode_escape()?;
+                    out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                }
                 Some(b'\\') => {
                     let esc = *self.bytes.get(self.at + 1).ok_or("unterminated escape")?;
                     let c = match esc {
@@ -165,8 +170,6 @@ impl Parser<'_> {
                         b'r' => b'\r',
                         b'b' => 8,
                         b'f' => 12,
-                        // The module never writes \u escapes; reject rather
-                        // than decode half of JSON.
                         _ => return Err(format!("unsupported escape at offset {}", self.at)),
                     };
                     out.push(c);
@@ -181,6 +184,31 @@ impl Parser<'_> {
                 }
             }
         }
+    }
+
+    /// `\uXXXX`, or a surrogate pair of two, at the cursor.
+    fn unicode_escape(&mut self) -> Result<char, String> {
+        let unit = |p: &Self, at: usize| -> Result<u32, String> {
+            let hex = p
+                .bytes
+                .get(at + 2..at + 6)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .ok_or("short \\u escape")?;
+            u32::from_str_radix(hex, 16).map_err(|_| format!("bad \\u escape at offset {at}"))
+        };
+        let first = unit(self, self.at)?;
+        self.at += 6;
+        let code = if (0xD800..0xDC00).contains(&first) {
+            if self.bytes.get(self.at..self.at + 2) != Some(b"\\u") {
+                return Err(format!("lone surrogate at offset {}", self.at));
+            }
+            let second = unit(self, self.at)?;
+            self.at += 6;
+            0x10000 + ((first - 0xD800) << 10) + (second.wrapping_sub(0xDC00) & 0x3FF)
+        } else {
+            first
+        };
+        char::from_u32(code).ok_or_else(|| format!("bad code point before offset {}", self.at))
     }
 
     fn number(&mut self) -> Result<Json, String> {

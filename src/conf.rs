@@ -17,6 +17,7 @@ use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
 use ngx::{ngx_conf_log_error, ngx_string};
 use std::rc::Rc;
 
+use thumbnailer::names::Library;
 use thumbnailer::query::FormatParam;
 use thumbnailer::{EncodeOptions, Fit, Flip, Geometry, Limits, Rgb, Rotation, Transparency};
 
@@ -96,6 +97,9 @@ pub enum Filter {
     /// A preset by name, until the merge finds it.
     PresetName(ngx_str_t),
     Preset(&'static Preset),
+    /// `easy_thumbnails` or `versatileimagefield`: the original and the job
+    /// from the rendition's file name, as that library wrote it.
+    Names(Library),
 }
 
 impl Filter {
@@ -106,7 +110,7 @@ impl Filter {
     /// Whether the size comes from the request, which needs an allow-list
     /// or signatures to be safe.
     pub fn sized_by_request(&self) -> bool {
-        matches!(self, Filter::Variable(_) | Filter::Query)
+        matches!(self, Filter::Variable(_) | Filter::Query | Filter::Names(_))
     }
 }
 
@@ -352,6 +356,10 @@ fn set_filter(d: &mut Directive<'_>, lcf: &mut LocationConf) -> *mut c_char {
         b"query" => return one_word(d, Filter::Query, lcf),
         b"size" => return one_word(d, Filter::Size, lcf),
         b"test" => return one_word(d, Filter::Test, lcf),
+        b"easy_thumbnails" => return one_word(d, Filter::Names(Library::EasyThumbnails), lcf),
+        b"versatileimagefield" => {
+            return one_word(d, Filter::Names(Library::VersatileImageField), lcf)
+        }
         _ => {}
     }
     let fit = match second {
@@ -812,6 +820,17 @@ pub fn merge_location(
                     return NGX_CONF_ERROR;
                 }
             }
+        }
+        // A library's names carry no signature: only an allow-list bounds
+        // the sizes a client can make by writing names.
+        if let (Some(Filter::Names(library)), None) = (conf.filter, &conf.sizes) {
+            ngx_conf_log_error!(
+                NGX_LOG_EMERG,
+                cf,
+                "\"image_filter_rs {}\" takes the size from the file name, so \"image_filter_rs_sizes\" must be set too",
+                library.name()
+            );
+            return NGX_CONF_ERROR;
         }
         if conf.filter.is_some_and(|f| f.sized_by_request())
             && conf.sizes.is_none()

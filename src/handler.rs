@@ -30,6 +30,7 @@ use thumbnailer::store::Validators;
 use thumbnailer::{ErrorClass, Job};
 
 use crate::cache::{self, wall_clock_ms, CachePath};
+use crate::conf::Filter;
 use crate::errors::{Class, Refusal};
 use crate::index::{self, Claimed, Found, ReadyEntry, SharedValidators, Slot};
 use crate::memory::BudgetHandle;
@@ -195,13 +196,24 @@ fn handle(r: &mut ngx_http_request_t) -> Next {
         return Next::Done(rc);
     }
 
-    let Some(path) = map_uri_to_path(r) else {
+    let Some((path, root_len)) = map_uri_to_path_and_root(r) else {
         return Next::Done(SERVER_ERROR);
     };
-    let resolved = match request::resolve(r, lcf) {
+    // In the library-name modes the file asked for is a rendition's name:
+    // from here on the path is its original's.
+    // Refusals of the request name the file asked for.
+    let (original, named) = match lcf.filter {
+        Some(Filter::Names(library)) => match crate::names::derive(r, library, &path, root_len) {
+            Ok((original, named)) => (original, Some(named)),
+            Err(refusal) => return Next::Done(refuse_request(r, path.as_bytes(), &refusal)),
+        },
+        _ => (path, None),
+    };
+    let resolved = match request::resolve(r, lcf, named.as_ref()) {
         Ok(resolved) => resolved,
         Err(refusal) => return Next::Done(refuse_request(r, path.as_bytes(), &refusal)),
     };
+    let path = original;
     let job = resolved.job;
     let path_bytes = path.as_bytes().to_vec();
     let key = CacheKey::derive(&path_bytes, &job.canonical());
@@ -917,6 +929,11 @@ fn adopt_from_disk(r: &mut ngx_http_request_t, cache: &CachePath) -> Option<Next
 /// The original's path as nginx maps the URI with `root`/`alias`; the string
 /// is NUL-terminated in the request pool.
 pub(crate) fn map_uri_to_path(r: &mut ngx_http_request_t) -> Option<ngx_str_t> {
+    map_uri_to_path_and_root(r).map(|(path, _)| path)
+}
+
+/// The mapped path and the length of the `root` or `alias` it starts with.
+fn map_uri_to_path_and_root(r: &mut ngx_http_request_t) -> Option<(ngx_str_t, usize)> {
     let mut path = ngx_str_t::empty();
     let mut root = 0usize;
     // SAFETY: `r` is valid; nginx allocates the path in the request pool and
@@ -927,7 +944,7 @@ pub(crate) fn map_uri_to_path(r: &mut ngx_http_request_t) -> Option<ngx_str_t> {
     }
     // SAFETY: `last` points into the buffer that starts at `path.data`.
     path.len = unsafe { last.offset_from(path.data) } as usize;
-    Some(path)
+    Some((path, root))
 }
 
 enum Original {

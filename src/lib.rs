@@ -24,6 +24,7 @@ mod errors;
 mod handler;
 mod index;
 mod memory;
+mod names;
 mod presets;
 mod purge;
 mod request;

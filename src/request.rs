@@ -1,12 +1,14 @@
 //! From a request to the one job it asks for: the location's fixed size, a
-//! size built from variables, or the query parameters (with a preset, a
-//! signature, the sizes allow-list, the dpr and output caps), and the output
-//! format, negotiated from `Accept` when it is `auto`.
+//! size built from variables, the query parameters (with a preset, a
+//! signature, the sizes allow-list, the dpr and output caps) or a Django
+//! library's rendition name (read by the handler, see `crate::names`), and
+//! the output format, negotiated from `Accept` when it is `auto`.
 //!
 //! Everything a client can put in the request is checked here, before any
 //! file is touched, and every refusal is a 400 or 403 with a short reason.
 
 use ngx::ffi::ngx_http_request_t;
+use thumbnailer::names::Named;
 use thumbnailer::query::{parse_query, QueryParams};
 use thumbnailer::signature;
 use thumbnailer::{ErrorClass, Flip, Geometry, Job, OutputFormat, Rotation};
@@ -33,7 +35,12 @@ pub enum Mode {
     Test,
 }
 
-pub fn resolve(r: &mut ngx_http_request_t, lcf: &LocationConf) -> Result<Resolved, Refusal> {
+/// `named` is what the rendition's name says, in the library-name modes.
+pub fn resolve(
+    r: &mut ngx_http_request_t,
+    lcf: &LocationConf,
+    named: Option<&Named>,
+) -> Result<Resolved, Refusal> {
     let mut job = Job {
         encode: lcf.encode_options(),
         limits: lcf.limits(),
@@ -101,6 +108,13 @@ pub fn resolve(r: &mut ngx_http_request_t, lcf: &LocationConf) -> Result<Resolve
             apply_query(&mut job, &mut format, lcf, &params)?;
             true
         }
+        Some(Filter::Names(_)) => {
+            let named = named.ok_or_else(|| {
+                Refusal::new(Class::Image(ErrorClass::Internal), "no rendition name")
+            })?;
+            crate::names::apply(&mut job, &mut format, named);
+            true
+        }
         _ => {
             return Err(Refusal::new(
                 Class::Image(ErrorClass::Internal),
@@ -109,7 +123,10 @@ pub fn resolve(r: &mut ngx_http_request_t, lcf: &LocationConf) -> Result<Resolve
         }
     };
     if from_request {
-        check_size(&mut job, lcf)?;
+        // A library's name must be served at the size it says, so `snap`
+        // does not apply: a size not listed is refused.
+        let exact = named.is_some();
+        check_size(&mut job, lcf, exact)?;
     }
     let negotiated = format == FormatChoice::Auto;
     job.encode.format = match format {
@@ -211,7 +228,7 @@ fn apply_query(
 
 /// The output cap, then the allow-list: either exact, or snapped to the
 /// smallest allowed size that is at least as large.
-fn check_size(job: &mut Job, lcf: &LocationConf) -> Result<(), Refusal> {
+fn check_size(job: &mut Job, lcf: &LocationConf, exact: bool) -> Result<(), Refusal> {
     let max = lcf.max_output();
     let (w, h) = (job.geometry.width, job.geometry.height);
     if w.is_some_and(|w| w > max) || h.is_some_and(|h| h > max) {
@@ -225,7 +242,7 @@ fn check_size(job: &mut Job, lcf: &LocationConf) -> Result<(), Refusal> {
     if rule.sizes.iter().any(|&(aw, ah)| aw == w && ah == h) {
         return Ok(());
     }
-    if !rule.snap {
+    if !rule.snap || exact {
         return Err(bad_request("size not allowed here"));
     }
     match snap(rule, w, h) {

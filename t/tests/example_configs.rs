@@ -107,8 +107,10 @@ fn thumbnail_locations(text: &str) -> Vec<String> {
             .map(|stmt| stmt.split_whitespace().collect::<Vec<_>>())
             .any(|t| {
                 t.first() == Some(&"image_filter_rs")
-                    && t.get(1)
-                        .is_some_and(|a| *a != "off" && *a != "query" && !a.contains('$'))
+                    && t.get(1).is_some_and(|a| {
+                        !["off", "query", "easy_thumbnails", "versatileimagefield"].contains(a)
+                            && !a.contains('$')
+                    })
             });
         if thumbnails {
             found.push(path.to_string());

@@ -90,7 +90,7 @@ clean:
 # Benchmarks (bench/README.md): release builds, each compared with a
 # reference measured in the same run. PHOTOS=DIR overrides ../shared/photos;
 # BENCH_TARGET_DIR=DIR builds the bench tools outside target/.
-.PHONY: bench-pipeline bench-hit bench-load bench-warm
+.PHONY: bench-pipeline bench-hit bench-load bench-warm bench-peers
 
 bench-pipeline: deps
 	bench/pipeline.sh
@@ -103,3 +103,8 @@ bench-load: build
 
 bench-warm: build
 	bench/warm.sh
+
+# Against thumbor (PyPI, in a venv under build/bench/) and libvips (pyvips)
+# on imgproxy's benchmark workload; ROUNDS=N SECONDS=N scale it.
+bench-peers: build
+	bench/peers.sh

@@ -8,9 +8,14 @@
 //!   wait-port PORT TIMEOUT_MS       poll connect() until it succeeds (exit 0)
 //!                                   or the deadline passes (exit 1)
 //!   run --port P --connections C --duration SECS [--rate R] [--max-requests N]
-//!       [--expect-header 'Name: value'] [--label L] PATH...
+//!       [--expect-header 'Name: value'] [--label L] [--order O] PATH...
 //!                                   C keep-alive connections, one thread each,
 //!                                   each cycling through the PATHs
+//!                                   (--order per-connection, the default), or
+//!                                   all taking the next PATH of one shared
+//!                                   list (--order shared: with --max-requests
+//!                                   equal to the number of PATHs, every PATH
+//!                                   is asked exactly once)
 //!   burst --port P PATH...          one connection per PATH, all sent at the
 //!                                   same instant; per-request and total time;
 //!                                   refused= counts non-2xx answers
@@ -109,6 +114,8 @@ struct RunConfig {
     max_requests: u64,
     expect_header: Option<(String, String)>,
     label: String,
+    /// One cursor over the paths for all connections, instead of one each.
+    shared_order: bool,
     paths: Vec<String>,
 }
 
@@ -121,6 +128,7 @@ fn parse_run(args: &[String]) -> Result<RunConfig, String> {
         max_requests: DEFAULT_MAX_REQUESTS,
         expect_header: None,
         label: "run".to_owned(),
+        shared_order: false,
         paths: Vec::new(),
     };
     let mut it = args.iter();
@@ -154,6 +162,13 @@ fn parse_run(args: &[String]) -> Result<RunConfig, String> {
                 c.expect_header = Some((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
             }
             "--label" => c.label = v.clone(),
+            "--order" => {
+                c.shared_order = match v.as_str() {
+                    "shared" => true,
+                    "per-connection" => false,
+                    _ => return Err(bad()),
+                }
+            }
             _ => return Err(format!("unknown option {a}")),
         }
     }
@@ -292,10 +307,19 @@ fn connection_loop(
             }
             _ => Instant::now(),
         };
-        if scheduled >= deadline || issued.fetch_add(1, Ordering::Relaxed) >= cfg.max_requests {
+        if scheduled >= deadline {
             break;
         }
-        let path = &cfg.paths[next_path % cfg.paths.len()];
+        let ticket = issued.fetch_add(1, Ordering::Relaxed);
+        if ticket >= cfg.max_requests {
+            break;
+        }
+        let path = if cfg.shared_order {
+            // The ticket is this request's place in the whole run.
+            &cfg.paths[(ticket % cfg.paths.len() as u64) as usize]
+        } else {
+            &cfg.paths[next_path % cfg.paths.len()]
+        };
         next_path += 1;
         let sent = Instant::now();
         match exchange(&mut conn, cfg.port, path) {

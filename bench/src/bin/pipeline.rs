@@ -15,6 +15,12 @@
 //!   pipeline run [--photos DIR] [--out DIR] [--runs N] [--size N] [--quality Q]
 //!                [--pillow-script PATH]
 //!   pipeline one PHOTO fit|crop SIZE QUALITY OUT   (the child measured above)
+//!   pipeline inproc SIZE jpeg|webp QUALITY [--out DIR] FILE...
+//!       `make bench-peers`' in-process figure: every FILE read into memory
+//!       first, then `make_thumbnail` (fit into SIZExSIZE) timed on each in
+//!       turn, one thread; prints images, median and mean wall ms, CPU ms per
+//!       image (this thread's) and output bytes. With --out, the thumbnails
+//!       are written there (after the timing) under the FILE's name.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -28,6 +34,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("one") => one(&args[1..]),
         Some("run") => run(&args[1..]),
+        Some("inproc") => inproc(&args[1..]),
         _ => Err(
             "usage: pipeline run [--photos DIR] [--out DIR] [--runs N] [--size N] [--quality Q] \
              [--pillow-script PATH] | pipeline one PHOTO fit|crop SIZE QUALITY OUT"
@@ -90,6 +97,76 @@ fn one(args: &[String]) -> Result<(), String> {
     // The in-process time, for the README's "how much is process start"
     // question; the parent's wall time is what gets compared.
     println!("{}", start.elapsed().as_micros());
+    Ok(())
+}
+
+/// CPU time of the calling thread, in nanoseconds.
+fn thread_cpu_ns() -> u64 {
+    // /proc/thread-self/schedstat: on-CPU ns, wait ns, timeslices.
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn inproc(args: &[String]) -> Result<(), String> {
+    let usage = "inproc SIZE jpeg|webp QUALITY [--out DIR] FILE...";
+    let [size, format, quality, rest @ ..] = args else {
+        return Err(usage.to_owned());
+    };
+    let size: u32 = size.parse().map_err(|_| format!("bad size {size:?}"))?;
+    let quality: u8 = quality
+        .parse()
+        .map_err(|_| format!("bad quality {quality:?}"))?;
+    let mut job = match format.as_str() {
+        "jpeg" => Job::sized(Some(size), Some(size), Fit::Fit, OutputFormat::Jpeg),
+        "webp" => Job::sized(Some(size), Some(size), Fit::Fit, OutputFormat::Webp),
+        _ => return Err(usage.to_owned()),
+    };
+    job.encode.jpeg_quality = quality;
+    job.encode.webp_quality = quality;
+    let (out, files) = match rest {
+        [flag, dir, files @ ..] if flag == "--out" => (Some(PathBuf::from(dir)), files),
+        files => (None, files),
+    };
+    if files.is_empty() {
+        return Err(usage.to_owned());
+    }
+    let inputs = files
+        .iter()
+        .map(|f| std::fs::read(f).map_err(|e| format!("{f}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut wall_ms = Vec::with_capacity(inputs.len());
+    let mut outputs = Vec::with_capacity(inputs.len());
+    let cpu_start = thread_cpu_ns();
+    for (bytes, name) in inputs.iter().zip(files) {
+        let start = Instant::now();
+        let thumb = thumbnailer::make_thumbnail(bytes, &job).map_err(|e| format!("{name}: {e}"))?;
+        wall_ms.push(start.elapsed().as_secs_f64() * 1e3);
+        outputs.push(thumb.bytes);
+    }
+    let cpu_ms = (thread_cpu_ns() - cpu_start) as f64 / 1e6 / inputs.len() as f64;
+    let total_bytes: usize = outputs.iter().map(Vec::len).sum();
+    if let Some(dir) = out {
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for (bytes, name) in outputs.iter().zip(files) {
+            let stem = Path::new(name)
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy();
+            let path = dir.join(format!("{stem}.{format}"));
+            std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    let mean = wall_ms.iter().sum::<f64>() / wall_ms.len() as f64;
+    println!(
+        "images={} median_ms={:.3} mean_ms={:.3} cpu_ms={:.3} bytes={}",
+        wall_ms.len(),
+        median(&wall_ms),
+        mean,
+        cpu_ms,
+        total_bytes / inputs.len()
+    );
     Ok(())
 }
 

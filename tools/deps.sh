@@ -9,7 +9,7 @@ packages=(
     libclang-dev                 # bindgen, for nginx-sys
     cmake nasm                   # the bundled libjpeg-turbo
     curl                         # make run's printed examples, benchmarks
-    python3-venv                 # make test-python's venv (the Django package)
+    python3-venv libmagic1       # make test-python: its venv; python-magic (versatileimagefield)
 )
 # Word lists above carry comments; keep only package names.
 wanted=()

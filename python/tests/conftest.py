@@ -44,7 +44,10 @@ def pytest_configure(config: pytest.Config) -> None:
         DEBUG=False,
         SECRET_KEY="tests only",
         ALLOWED_HOSTS=["*"],
-        INSTALLED_APPS=["image_filter_rs", "gallery"],
+        INSTALLED_APPS=["image_filter_rs", "easy_thumbnails", "versatileimagefield", "gallery"],
+        # The libraries only name their renditions; nginx makes them.
+        VERSATILEIMAGEFIELD_SETTINGS={"create_images_on_demand": False},
+        THUMBNAIL_ALIASES={"": {"avatar": {"size": (100, 100), "crop": True}}},
         DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(_tmp / "db.sqlite3")}},
         MEDIA_ROOT=str(media),
         MEDIA_URL="/media/",

@@ -4,7 +4,9 @@
   photo.image "thumbnail" %}`` (a rendition), options such as ``q=80``, and
   ``... as url`` to store it;
 - ``{% srcset photo.image "thumbnail" %}``: every width of the rendition;
-- ``{{ photo.image|renditions:"image" }}``: ``{"small": url, ...}``.
+- ``{{ photo.image|renditions:"image" }}``: ``{"small": url, ...}``;
+- ``{{ photo.image|easy_thumbnail_url:"avatar" }}``: easy-thumbnails' URL of
+  an alias, nothing generated (needs easy-thumbnails installed).
 
 Bare words among the options (``crop``, ``fill``…) are literals; anything
 else is a template variable or a quoted string, as usual.
@@ -94,3 +96,15 @@ def srcset(file: Any, rendition: str) -> str:
 def renditions(file: Any, set_name: str) -> dict[str, str]:
     """``{{ photo.image|renditions:"image" }}`` → ``{"small": url, ...}``."""
     return rendition_set(file, set_name)
+
+
+@register.filter
+def easy_thumbnail_url(file: Any, alias: str) -> str:
+    """``{{ photo.image|easy_thumbnail_url:"avatar" }}``: the URL
+    easy-thumbnails gives that alias's thumbnail, without generating it
+    (nginx makes it: ``image_filter_rs easy_thumbnails;``)."""
+    if not file:
+        return ""
+    from ..easy_thumbnails import thumbnail_url as easy_url
+
+    return easy_url(file, alias)

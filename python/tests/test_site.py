@@ -375,9 +375,10 @@ def test_warm_thumbnails_command(nginx: Nginx, media_root: Path) -> None:
         for path in paths:
             assert len(cache_files_of(nginx, path)) == RENDITIONS_PER_PHOTO
 
-        out = io.StringIO()
-        call_command("warm_thumbnails", progress="never", stdout=out, stderr=io.StringIO())
+        out, err = io.StringIO(), io.StringIO()
+        call_command("warm_thumbnails", progress="never", stdout=out, stderr=err)
         assert f"already cached: {total}\n" in out.getvalue(), out.getvalue()
+        assert err.getvalue() == "", "no bar, no failure: " + err.getvalue()
 
         os.unlink(paths[0])
         out, err = io.StringIO(), io.StringIO()
@@ -409,6 +410,15 @@ def test_nginx_down_never_fails_a_save_or_a_delete(nginx: Nginx, caplog: pytest.
     messages = [r.getMessage() for r in caplog.records]
     assert any("warming" in m and "failed" in m for m in messages), messages
     assert sum("purging" in m and "failed" in m for m in messages) == 2, messages
+
+    # Inline (BACKGROUND False): the failure is logged before save() returns.
+    raw["BACKGROUND"] = False
+    caplog.clear()
+    with override_settings(IMAGE_FILTER_RS=raw):
+        photo = upload("squall.jpg", WARM)
+        assert any("squall.jpg" in r.getMessage() and "failed" in r.getMessage() for r in caplog.records)
+        photo.delete()
+        assert any("purging" in r.getMessage() and "squall.jpg" in r.getMessage() for r in caplog.records)
 
 
 def test_purge_denied_is_logged_not_raised(nginx: Nginx, caplog: pytest.LogCaptureFixture) -> None:

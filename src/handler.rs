@@ -200,8 +200,8 @@ fn handle(r: &mut ngx_http_request_t) -> Next {
         return Next::Done(SERVER_ERROR);
     };
     // In the library-name modes the file asked for is a rendition's name:
-    // from here on the path is its original's.
-    // Refusals of the request name the file asked for.
+    // past the request's checks, whose refusals name that file, the path is
+    // its original's.
     let (original, named) = match lcf.filter {
         Some(Filter::Names(library)) => match crate::names::derive(r, library, &path, root_len) {
             Ok((original, named)) => (original, Some(named)),

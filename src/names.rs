@@ -9,9 +9,8 @@ use core::ptr;
 
 use ngx::ffi::{ngx_http_request_t, ngx_pnalloc, ngx_str_t};
 use thumbnailer::names::{Library, Named};
-use thumbnailer::{ErrorClass, Geometry, Job, OutputFormat};
+use thumbnailer::{ErrorClass, Geometry, Job};
 
-use crate::conf::FormatChoice;
 use crate::errors::{Class, Refusal};
 
 /// The original's path (NUL-terminated, in the request pool, as nginx's own
@@ -53,7 +52,7 @@ fn pool_path(r: &mut ngx_http_request_t, root: &[u8], relative: &[u8]) -> Option
 /// quality, padding colour and greyscale where it has them; its format
 /// always (the library decided it, so `image_filter_rs_format` and `Accept`
 /// do not apply).
-pub fn apply(job: &mut Job, format: &mut FormatChoice, named: &Named) {
+pub fn apply(job: &mut Job, named: &Named) {
     job.geometry = Geometry {
         rotate: job.geometry.rotate,
         flip: job.geometry.flip,
@@ -69,11 +68,5 @@ pub fn apply(job: &mut Job, format: &mut FormatChoice, named: &Named) {
     if named.grayscale {
         job.adjust.grayscale = true;
     }
-    *format = match named.format {
-        OutputFormat::Original => FormatChoice::Original,
-        OutputFormat::Jpeg => FormatChoice::Jpeg,
-        OutputFormat::Png => FormatChoice::Png,
-        OutputFormat::Webp => FormatChoice::Webp,
-        OutputFormat::Gif => FormatChoice::Gif,
-    };
+    job.encode.format = named.format;
 }

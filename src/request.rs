@@ -112,7 +112,7 @@ pub fn resolve(
             let named = named.ok_or_else(|| {
                 Refusal::new(Class::Image(ErrorClass::Internal), "no rendition name")
             })?;
-            crate::names::apply(&mut job, &mut format, named);
+            crate::names::apply(&mut job, named);
             true
         }
         _ => {
@@ -127,6 +127,14 @@ pub fn resolve(
         // does not apply: a size not listed is refused.
         let exact = named.is_some();
         check_size(&mut job, lcf, exact)?;
+    }
+    if named.is_some() {
+        // The name's format, set by `names::apply`, stands.
+        return Ok(Resolved {
+            job,
+            negotiated: false,
+            mode: Mode::Thumbnail,
+        });
     }
     let negotiated = format == FormatChoice::Auto;
     job.encode.format = match format {

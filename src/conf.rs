@@ -19,7 +19,9 @@ use std::rc::Rc;
 
 use thumbnailer::names::Library;
 use thumbnailer::query::FormatParam;
-use thumbnailer::{EncodeOptions, Fit, Flip, Geometry, Limits, Rgb, Rotation, Transparency};
+use thumbnailer::{
+    EncodeOptions, Fit, Flip, Geometry, Limits, Placeholder, Rgb, Rotation, Transparency,
+};
 
 pub use crate::presets::{Preset, SizeRule};
 use crate::values::{set_valued, Valued};
@@ -603,6 +605,8 @@ pub enum FormatChoice {
     Gif,
     /// The best one `Accept` allows.
     Auto,
+    /// A ThumbHash, BlurHash, colour or LQIP of the thumbnail.
+    Placeholder(Placeholder),
 }
 
 impl FormatChoice {
@@ -616,13 +620,19 @@ impl FormatChoice {
             FormatParam::Gif => Some(FormatChoice::Gif),
             FormatParam::Avif => None,
             FormatParam::Auto => Some(FormatChoice::Auto),
+            FormatParam::Placeholder(kind) => Some(FormatChoice::Placeholder(kind)),
         }
     }
 }
 
-/// `original`, `jpeg`, `png`, `webp`, `gif` or `auto` (from `Accept`).
+/// `original`, `jpeg`, `png`, `webp`, `gif`, `auto` (from `Accept`), or a
+/// placeholder: `thumbhash`, `blurhash` (4x3 components), `color`, `lqip`.
 pub fn parse_format(v: &[u8]) -> Option<FormatChoice> {
     match v {
+        b"thumbhash" => Some(FormatChoice::Placeholder(Placeholder::Thumbhash)),
+        b"blurhash" => Some(FormatChoice::Placeholder(Placeholder::DEFAULT_BLURHASH)),
+        b"color" => Some(FormatChoice::Placeholder(Placeholder::Color)),
+        b"lqip" => Some(FormatChoice::Placeholder(Placeholder::Lqip)),
         b"original" => Some(FormatChoice::Original),
         b"jpeg" => Some(FormatChoice::Jpeg),
         b"png" => Some(FormatChoice::Png),

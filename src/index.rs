@@ -691,11 +691,13 @@ pub fn content_type_name(code: u8) -> Option<&'static str> {
         .copied()
 }
 
-const CONTENT_TYPES: [&str; 6] = [
+const CONTENT_TYPES: [&str; 7] = [
     "image/jpeg",
     "image/png",
     "image/webp",
     "image/gif",
     "image/avif",
     "image/tiff",
+    // ThumbHash, BlurHash and colour placeholders.
+    "text/plain; charset=utf-8",
 ];

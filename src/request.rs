@@ -341,6 +341,7 @@ fn output_format(format: FormatChoice) -> OutputFormat {
         FormatChoice::Webp => OutputFormat::Webp,
         FormatChoice::Gif => OutputFormat::Gif,
         FormatChoice::Original | FormatChoice::Auto => OutputFormat::Original,
+        FormatChoice::Placeholder(kind) => OutputFormat::Placeholder(kind),
     }
 }
 

@@ -114,6 +114,17 @@ pub fn jpeg(width: u32, height: u32, rgb: [u8; 3]) -> Vec<u8> {
     out.into_inner()
 }
 
+/// A PNG of one flat colour: every pixel exactly `rgb` (lossless, so a
+/// test can ask for exact colours back).
+pub fn flat_png(width: u32, height: u32, rgb: [u8; 3]) -> Vec<u8> {
+    let img = image::RgbImage::from_pixel(width, height, image::Rgb(rgb));
+    let mut out = std::io::Cursor::new(Vec::new());
+    DynamicImage::ImageRgb8(img)
+        .write_to(&mut out, ImageFormat::Png)
+        .expect("encode a PNG in memory");
+    out.into_inner()
+}
+
 /// The mean of each of R, G and B over the whole image, 0 to 255.
 pub fn mean_rgb(image: &DynamicImage) -> [f64; 3] {
     let rgb = image.to_rgb8();

@@ -218,7 +218,7 @@ fn the_demo_page_loads_every_thumbnail_at_the_width_it_expects() {
                 .and_then(|p| p.get("request").map(|r| text(r, "url")))
                 .unwrap_or_default()
         };
-        for failed in browser.events_named("Network.loadingFailed") {
+        if let Some(failed) = browser.events_named("Network.loadingFailed").first() {
             let params = failed.get("params").expect("params");
             panic!(
                 "dpr {dpr}: a request failed: {} {:?}",

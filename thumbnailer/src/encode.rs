@@ -29,6 +29,9 @@ pub(crate) fn choose_format(
         OutputFormat::Png => ImageFormat::Png,
         OutputFormat::Webp => ImageFormat::Webp,
         OutputFormat::Gif => ImageFormat::Gif,
+        // Only an LQIP reaches the image encoders; text placeholders are
+        // written by `placeholder`.
+        OutputFormat::Placeholder(_) => ImageFormat::Webp,
         OutputFormat::Original => match input {
             ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::Webp | ImageFormat::Gif => input,
             ImageFormat::Tiff | ImageFormat::Avif => {

@@ -237,6 +237,44 @@ pub enum OutputFormat {
     /// 256 colours, with one transparent index where the image has
     /// transparency; progressive when `interlace` is set.
     Gif,
+    /// A placeholder of the thumbnail: a ThumbHash, BlurHash or colour as
+    /// text, or a tiny blurred WebP.
+    Placeholder(Placeholder),
+}
+
+/// Which placeholder a request asks for (`fm=thumbhash`...); made by
+/// `placeholder`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Placeholder {
+    /// ThumbHash, base64 with padding, as its reference encoder's demo
+    /// prints it.
+    Thumbhash,
+    /// BlurHash with `x` by `y` components (1–9 each), in base 83.
+    Blurhash { x: u8, y: u8 },
+    /// The dominant colour, `#rrggbb`.
+    Color,
+    /// A blurred WebP about 32 pixels on its longer side.
+    Lqip,
+}
+
+impl Placeholder {
+    /// BlurHash's usual components: 4 across, 3 down.
+    pub const DEFAULT_BLURHASH: Placeholder = Placeholder::Blurhash { x: 4, y: 3 };
+
+    /// The name in cache keys, query values and preset keys.
+    pub fn name(self) -> String {
+        match self {
+            Placeholder::Thumbhash => "thumbhash".into(),
+            Placeholder::Blurhash { x, y } => format!("blurhash{x}x{y}"),
+            Placeholder::Color => "color".into(),
+            Placeholder::Lqip => "lqip".into(),
+        }
+    }
+
+    /// Whether the answer is text rather than an image.
+    pub fn is_text(self) -> bool {
+        self != Placeholder::Lqip
+    }
 }
 
 /// An sRGB colour, used to flatten alpha when the output has none.
@@ -372,12 +410,17 @@ impl Job {
             _ => "fit",
         };
         let e = &self.encode;
+        let placeholder_name;
         let format = match e.format {
             OutputFormat::Original => "original",
             OutputFormat::Jpeg => "jpeg",
             OutputFormat::Png => "png",
             OutputFormat::Webp => "webp",
             OutputFormat::Gif => "gif",
+            OutputFormat::Placeholder(kind) => {
+                placeholder_name = kind.name();
+                &placeholder_name
+            }
         };
         let Rgb(r, gr, b) = e.background;
         let mut text = String::with_capacity(64);

@@ -11,9 +11,10 @@ use crate::encode;
 use crate::error::Error;
 use crate::geometry::{self, Plan};
 use crate::limits;
-use crate::operation::{Geometry, Job, Limits, Transparency};
+use crate::operation::{EncodeOptions, Geometry, Job, Limits, OutputFormat, Transparency};
 use crate::orient::{self, Orientation};
 use crate::place;
+use crate::placeholder;
 use crate::resize;
 use crate::sniff::ImageFormat;
 
@@ -21,9 +22,34 @@ use crate::sniff::ImageFormat;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Thumbnail {
     pub bytes: Vec<u8>,
-    pub format: ImageFormat,
+    pub format: OutputType,
+    /// The thumbnail's size (for a text placeholder, of the thumbnail it
+    /// stands for).
     pub width: u32,
     pub height: u32,
+}
+
+/// What a thumbnail's bytes are: an image, or a text placeholder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputType {
+    Image(ImageFormat),
+    /// A ThumbHash, BlurHash or `#rrggbb` colour, one line of ASCII.
+    Text,
+}
+
+impl OutputType {
+    pub fn mime_type(self) -> &'static str {
+        match self {
+            OutputType::Image(format) => format.mime_type(),
+            OutputType::Text => "text/plain; charset=utf-8",
+        }
+    }
+}
+
+impl PartialEq<ImageFormat> for OutputType {
+    fn eq(&self, other: &ImageFormat) -> bool {
+        *self == OutputType::Image(*other)
+    }
 }
 
 /// The whole pipeline: sniff -> limits from header -> decode -> colour ->
@@ -135,6 +161,20 @@ pub(crate) fn finish(upright: &Upright, plan: Plan, job: &Job) -> Result<Thumbna
         Transparency::Keep => bitmap,
         Transparency::Flatten => bitmap.flatten(job.encode.background),
     };
+    let (width, height) = (bitmap.width, bitmap.height);
+    let bitmap = match job.encode.format {
+        OutputFormat::Placeholder(kind) if kind.is_text() => {
+            let text = placeholder::text(&bitmap, kind, job.encode.background)?;
+            return Ok(Thumbnail {
+                bytes: text.into_bytes(),
+                format: OutputType::Text,
+                width,
+                height,
+            });
+        }
+        OutputFormat::Placeholder(_) => placeholder::lqip(&bitmap)?,
+        _ => bitmap,
+    };
 
     let out_format = encode::choose_format(
         job.encode.format,
@@ -142,10 +182,17 @@ pub(crate) fn finish(upright: &Upright, plan: Plan, job: &Job) -> Result<Thumbna
         bitmap.has_transparency(),
     );
     let (width, height) = (bitmap.width, bitmap.height);
-    let bytes = encode::encode_with_source(bitmap, out_format, &job.encode, upright.from_palette)?;
+    let options = match job.encode.format {
+        OutputFormat::Placeholder(_) => EncodeOptions {
+            webp_quality: placeholder::LQIP_QUALITY,
+            ..job.encode
+        },
+        _ => job.encode,
+    };
+    let bytes = encode::encode_with_source(bitmap, out_format, &options, upright.from_palette)?;
     Ok(Thumbnail {
         bytes,
-        format: out_format,
+        format: OutputType::Image(out_format),
         width,
         height,
     })

@@ -20,7 +20,7 @@
 
 use crate::adjust::{parse_blur, parse_sharpen};
 use crate::error::Error;
-use crate::operation::{Fit, Flip, Focal, Gravity, Rotation};
+use crate::operation::{Fit, Flip, Focal, Gravity, Placeholder, Rotation};
 
 /// Output format asked for with `fm`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,6 +32,9 @@ pub enum FormatParam {
     Avif,
     /// Chosen by the server (e.g. from `Accept`).
     Auto,
+    /// `thumbhash`, `blurhash` (components from `x` and `y`, default 4x3),
+    /// `color`, `lqip`.
+    Placeholder(Placeholder),
 }
 
 /// The parameters of one request, each `None` when absent.
@@ -49,8 +52,9 @@ pub struct QueryParams {
     pub focal: Option<Focal>,
     /// `q`: 1..=100.
     pub quality: Option<u8>,
-    /// `fm`: `jpeg|png|webp|gif|avif|auto` (the caller refuses what it
-    /// cannot write).
+    /// `fm`: `jpeg|png|webp|gif|avif|auto|thumbhash|blurhash|color|lqip`
+    /// (the caller refuses what it cannot write). With `blurhash`, `x` and
+    /// `y` (1..=9 each) set its components; they are refused without it.
     pub format: Option<FormatParam>,
     /// `dpr`: 1..=4 with up to 2 fraction digits, in hundredths (100..=400).
     pub dpr: Option<u16>,
@@ -82,6 +86,7 @@ pub struct QueryParams {
 pub fn parse_query(args: &[u8]) -> Result<QueryParams, Error> {
     let mut q = QueryParams::default();
     let mut seen: Vec<Vec<u8>> = Vec::new();
+    let mut components: (Option<u8>, Option<u8>) = (None, None);
     for segment in args.split(|&b| b == b'&').filter(|s| !s.is_empty()) {
         let (raw_name, raw_value) = match segment.iter().position(|&b| b == b'=') {
             Some(at) => (&segment[..at], &segment[at + 1..]),
@@ -165,18 +170,36 @@ pub fn parse_query(args: &[u8]) -> Result<QueryParams, Error> {
                 let blur = std::str::from_utf8(v).ok().and_then(parse_blur);
                 q.blur = Some(blur.ok_or_else(invalid)?);
             }
+            b"x" | b"y" => {
+                let n = parse_decimal(v, 0).filter(|n| (1..=9).contains(n));
+                let n = n.ok_or_else(invalid)? as u8;
+                if name.as_slice() == b"x" {
+                    components.0 = Some(n);
+                } else {
+                    components.1 = Some(n);
+                }
+            }
             b"info" if v == b"1" => q.info = true,
             b"info" => return Err(invalid()),
             _ => unreachable!("KNOWN lists every name matched here"),
         }
         seen.push(name);
     }
+    if components != (None, None) {
+        let Some(FormatParam::Placeholder(Placeholder::Blurhash { x, y })) = &mut q.format else {
+            return Err(Error::bad_request(
+                "\"x\" and \"y\" are BlurHash components: only with fm=blurhash",
+            ));
+        };
+        *x = components.0.unwrap_or(*x);
+        *y = components.1.unwrap_or(*y);
+    }
     Ok(q)
 }
 
 const KNOWN: &[&[u8]] = &[
     b"w", b"h", b"fit", b"g", b"fp", b"q", b"fm", b"dpr", b"p", b"s", b"r", b"flip", b"sharpen",
-    b"blur", b"info",
+    b"blur", b"info", b"x", b"y",
 ];
 
 /// A name for an error message: quoted, escaped, and cut short so a hostile
@@ -283,6 +306,10 @@ fn parse_format(s: &[u8]) -> Option<FormatParam> {
         b"gif" => FormatParam::Gif,
         b"avif" => FormatParam::Avif,
         b"auto" => FormatParam::Auto,
+        b"thumbhash" => FormatParam::Placeholder(Placeholder::Thumbhash),
+        b"blurhash" => FormatParam::Placeholder(Placeholder::DEFAULT_BLURHASH),
+        b"color" => FormatParam::Placeholder(Placeholder::Color),
+        b"lqip" => FormatParam::Placeholder(Placeholder::Lqip),
         _ => return None,
     })
 }
@@ -384,6 +411,40 @@ mod tests {
             ("fm=avif", with(|q| q.format = Some(FormatParam::Avif))),
             ("fm=gif", with(|q| q.format = Some(FormatParam::Gif))),
             ("fm=auto", with(|q| q.format = Some(FormatParam::Auto))),
+            (
+                "fm=thumbhash",
+                with(|q| q.format = Some(FormatParam::Placeholder(Placeholder::Thumbhash))),
+            ),
+            (
+                "fm=blurhash",
+                with(|q| q.format = Some(FormatParam::Placeholder(Placeholder::DEFAULT_BLURHASH))),
+            ),
+            (
+                "fm=blurhash&x=9&y=1",
+                with(|q| {
+                    q.format = Some(FormatParam::Placeholder(Placeholder::Blurhash {
+                        x: 9,
+                        y: 1,
+                    }))
+                }),
+            ),
+            (
+                "y=2&fm=blurhash",
+                with(|q| {
+                    q.format = Some(FormatParam::Placeholder(Placeholder::Blurhash {
+                        x: 4,
+                        y: 2,
+                    }))
+                }),
+            ),
+            (
+                "fm=color",
+                with(|q| q.format = Some(FormatParam::Placeholder(Placeholder::Color))),
+            ),
+            (
+                "fm=lqip",
+                with(|q| q.format = Some(FormatParam::Placeholder(Placeholder::Lqip))),
+            ),
             ("dpr=1", with(|q| q.dpr = Some(100))),
             ("dpr=1.5", with(|q| q.dpr = Some(150))),
             ("dpr=2.25", with(|q| q.dpr = Some(225))),
@@ -456,7 +517,7 @@ mod tests {
     #[test]
     fn rejected_table() {
         let table: &[(&str, &str)] = &[
-            ("x=1", "unknown parameter \"x\""),
+            ("z=1", "unknown parameter \"z\""),
             ("W=1", "unknown parameter \"W\""),
             ("=1", "unknown parameter \"\""),
             ("width=1", "unknown parameter \"width\""),
@@ -470,6 +531,10 @@ mod tests {
             ("w=%zz", "malformed percent-encoding in \"w\""),
             ("%7=1", "malformed percent-encoding in \"%7\""),
             ("w=1e3", "invalid value for \"w\""),
+            ("fm=blurhash&x=0", "invalid value for \"x\""),
+            ("fm=blurhash&y=10", "invalid value for \"y\""),
+            ("x=4", "only with fm=blurhash"),
+            ("fm=thumbhash&y=3", "only with fm=blurhash"),
             ("w=0x10", "invalid value for \"w\""),
             ("w=-1", "invalid value for \"w\""),
             ("w=+100", "invalid value for \"w\""),

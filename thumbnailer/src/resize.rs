@@ -46,6 +46,20 @@ pub(crate) fn apply(bitmap: &Bitmap, plan: &Plan) -> Result<Bitmap, Error> {
     Bitmap::new(ow, oh, bitmap.layout, dst.into_vec())
 }
 
+/// The whole of `bitmap` scaled to `width` x `height` with Lanczos3 (for
+/// placeholders, made from a finished thumbnail).
+pub(crate) fn scale(bitmap: &Bitmap, width: u32, height: u32) -> Result<Bitmap, Error> {
+    let pt = pixel_type(bitmap.layout);
+    let src = ImageRef::new(bitmap.width, bitmap.height, &bitmap.data, pt)
+        .map_err(|e| Error::internal(format!("resize source: {e}")))?;
+    let mut dst = Image::new(width, height, pt);
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
+    Resizer::new()
+        .resize(&src, &mut dst, &options)
+        .map_err(|e| Error::internal(format!("resize: {e}")))?;
+    Bitmap::new(width, height, bitmap.layout, dst.into_vec())
+}
+
 /// Copies a whole-pixel rectangle; used when no scaling is needed.
 fn cut(bitmap: &Bitmap, left: u32, top: u32, width: u32, height: u32) -> Bitmap {
     let ch = bitmap.layout.channels();

@@ -53,7 +53,10 @@ pub fn valid_name(name: &[u8]) -> bool {
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
         && name.first().is_some_and(u8::is_ascii_alphabetic)
-        && !matches!(name, b"off" | b"query" | b"size" | b"test")
+        && !matches!(
+            name,
+            b"off" | b"query" | b"size" | b"test" | b"easy_thumbnails" | b"versatileimagefield"
+        )
 }
 
 directive_handler!(pub cmd_preset, MainConf, |d, mcf| || match parse_preset(&mut d) {

@@ -848,7 +848,14 @@ fn request_sized_locations_need_sizes_or_a_secret() {
 
 #[test]
 fn bad_presets_and_secrets_are_refused() {
-    for name in ["off", "query", "size", "test"] {
+    for name in [
+        "off",
+        "query",
+        "size",
+        "test",
+        "easy_thumbnails",
+        "versatileimagefield",
+    ] {
         let line = format!("image_filter_rs_preset {name} 100x75 crop;");
         let check = Nginx::builder().http(&line).check();
         check.assert_fails_with(&[

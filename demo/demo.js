@@ -56,6 +56,21 @@ async function showSize(span) {
   span.textContent = `${about.type}, ${kilobytes(about.length)}`;
 }
 
+async function fetchText(url) {
+  const response = await fetch(url);
+  return (await response.text()).trim();
+}
+
+async function showText(element) {
+  element.textContent = await fetchText(element.dataset.textOf);
+}
+
+async function showColor(swatch) {
+  const colour = await fetchText(swatch.dataset.colorOf);
+  swatch.style.background = colour;
+  swatch.closest("figure").querySelector(".value").textContent = colour;
+}
+
 async function refreshStatus() {
   try {
     const response = await fetch("/thumbnail-status", { cache: "no-store" });
@@ -73,5 +88,7 @@ async function refreshStatus() {
 document.querySelectorAll("img[data-srcset-test]").forEach(showPicked);
 document.querySelectorAll("img[data-format]").forEach(showFormat);
 document.querySelectorAll("[data-size-of]").forEach(showSize);
+document.querySelectorAll("[data-text-of]").forEach(showText);
+document.querySelectorAll("[data-color-of]").forEach(showColor);
 refreshStatus();
 setInterval(refreshStatus, 3000);

@@ -23,7 +23,7 @@ const HEIGHT: u32 = 900;
 /// Scrolls through the page (so lazy images load), waits with a deadline
 /// until every image has settled and the page's own captions and status
 /// panel are filled in, and reports what each image became.
-const SETTLE_AND_REPORT: &str = r#"(async () => {
+const SETTLE_AND_REPORT: &str = r##"(async () => {
   const pause = (ms) => new Promise((r) => setTimeout(r, ms));
   for (let y = 0; y < document.body.scrollHeight; y += 300) {
     window.scrollTo(0, y);
@@ -36,13 +36,15 @@ const SETTLE_AND_REPORT: &str = r#"(async () => {
     imgs.every((i) => i.complete) &&
     document.querySelectorAll(".picked").length ===
       document.querySelectorAll("img[data-srcset-test]").length &&
-    [...document.querySelectorAll(".format")].every((s) => s.textContent !== "…") &&
+    [...document.querySelectorAll(".format, .value")].every((s) => s.textContent !== "…") &&
     Number(document.querySelector("[data-stat=entries]").textContent) > 0;
   while (!ready() && Date.now() < deadline) await pause(50);
   return JSON.stringify({
     ready: ready(),
     entries: document.querySelector("[data-stat=entries]").textContent,
     formats: [...document.querySelectorAll(".format")].map((s) => s.textContent),
+    placeholders: [...document.querySelectorAll("#placeholders .value")].map((s) => s.textContent),
+    swatch: getComputedStyle(document.querySelector(".swatch")).backgroundColor,
     images: imgs.map((i) => ({
       src: i.getAttribute("src"),
       current: i.currentSrc,
@@ -52,7 +54,7 @@ const SETTLE_AND_REPORT: &str = r#"(async () => {
       srcset: i.hasAttribute("data-srcset-test"),
     })),
   });
-})()"#;
+})()"##;
 
 fn text(json: &Json, name: &str) -> String {
     match json.get(name) {
@@ -136,7 +138,7 @@ fn the_demo_page_loads_every_thumbnail_at_the_width_it_expects() {
         let Some(Json::Array(images)) = report.get("images") else {
             panic!("dpr {dpr}: {value}");
         };
-        assert!(images.len() >= 19, "dpr {dpr}: {} images", images.len());
+        assert!(images.len() >= 21, "dpr {dpr}: {} images", images.len());
         let want_width = 320 * dpr;
         let mut srcset_images = 0;
         for img in images {
@@ -196,6 +198,41 @@ fn the_demo_page_loads_every_thumbnail_at_the_width_it_expects() {
         {
             assert!(formats[i].starts_with(want), "dpr {dpr}: {formats:?}");
         }
+
+        // The placeholders: a colour the swatch shows, an LQIP's size, the
+        // two hash strings.
+        let Some(Json::Array(placeholders)) = report.get("placeholders") else {
+            panic!("dpr {dpr}: {value}");
+        };
+        let placeholders: Vec<String> = placeholders
+            .iter()
+            .map(|p| match p {
+                Json::String(s) => s.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let [colour, lqip, thumbhash, blurhash] = &placeholders[..] else {
+            panic!("dpr {dpr}: {placeholders:?}");
+        };
+        assert!(
+            colour.len() == 7 && colour.starts_with('#'),
+            "dpr {dpr}: {colour}"
+        );
+        let channel = |i: usize| u8::from_str_radix(&colour[i..i + 2], 16).unwrap();
+        assert_eq!(
+            text(&report, "swatch"),
+            format!("rgb({}, {}, {})", channel(1), channel(3), channel(5)),
+            "dpr {dpr}"
+        );
+        assert!(lqip.starts_with("image/webp"), "dpr {dpr}: {lqip}");
+        assert!(
+            thumbhash.len() >= 24
+                && thumbhash
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b)),
+            "dpr {dpr}: {thumbhash}"
+        );
+        assert_eq!(blurhash.len(), 28, "dpr {dpr}: {blurhash}");
 
         // Nothing the page asked for left the machine, and nothing failed.
         for request in browser.events_named("Network.requestWillBeSent") {

@@ -266,7 +266,8 @@ fn query_parameters_set_size_fit_dpr_preset_and_quality() {
 fn query_refusals_are_400_with_a_plain_text_reason() {
     let nginx = query_server().start();
     let cases = [
-        ("x=1&w=320&h=240", "unknown"),
+        ("z=1&w=320&h=240", "unknown"),
+        ("x=4&w=320&h=240", "blurhash"),
         ("w=320&w=320&h=240", "repeated"),
         ("w=320&h=240&h=240", "repeated"),
         ("w=1e3&h=240", "invalid"),

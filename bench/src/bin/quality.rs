@@ -38,6 +38,12 @@
 //!                                    relative to the full decode's after q80;
 //!                                    for scale, what that encode alone costs,
 //!                                    and what one quality step (q79) adds
+//!   encoders SIZE FILE...            encoder settings on the thumbnails (1x
+//!                                    rule, Lanczos3, fit into SIZE): JPEG q80
+//!                                    with and without Huffman optimisation,
+//!                                    progressive; WebP q75 at methods 0-6;
+//!                                    median encode ms, mean bytes, median
+//!                                    DSSIM against the full-decode reference
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -54,6 +60,7 @@ fn main() -> ExitCode {
         Some("dssim") => cmd_dssim(&args[1..]),
         Some("against") => cmd_against(&args[1..]),
         Some("rules") => cmd_rules(&args[1..]),
+        Some("encoders") => cmd_encoders(&args[1..]),
         _ => Err(
             "usage: quality dssim A B | against ORIG_DIR LABEL=DIR... | rules SIZES FILE...\n\
                   (see the comment at the top of bench/src/bin/quality.rs)"
@@ -535,5 +542,126 @@ fn cmd_rules(args: &[String]) -> Result<(), String> {
         100.0 * median(&mut one_step),
         100.0 * max
     );
+    Ok(())
+}
+
+/// One encoder setting of `encoders`.
+#[derive(Clone, Copy)]
+enum Setting {
+    Jpeg { optimize: bool, progressive: bool },
+    Webp { method: i32 },
+}
+
+impl Setting {
+    fn name(self) -> String {
+        match self {
+            Setting::Jpeg {
+                optimize,
+                progressive,
+            } => format!(
+                "jpeg-q80{}{}",
+                if optimize { "-optimize" } else { "-plain" },
+                if progressive { "-progressive" } else { "" }
+            ),
+            Setting::Webp { method } => format!("webp-q75-method{method}"),
+        }
+    }
+
+    fn encode(self, img: &Rgb) -> Result<Vec<u8>, String> {
+        match self {
+            Setting::Jpeg {
+                optimize,
+                progressive,
+            } => {
+                let mut c = turbojpeg::Compressor::new().map_err(|e| e.to_string())?;
+                c.set_quality(80).map_err(|e| e.to_string())?;
+                c.set_subsamp(turbojpeg::Subsamp::Sub2x2)
+                    .map_err(|e| e.to_string())?;
+                c.set_optimize(optimize).map_err(|e| e.to_string())?;
+                c.set_progressive(progressive).map_err(|e| e.to_string())?;
+                let image = turbojpeg::Image {
+                    pixels: img.data.as_slice(),
+                    width: img.width as usize,
+                    pitch: img.width as usize * 3,
+                    height: img.height as usize,
+                    format: PixelFormat::RGB,
+                };
+                c.compress_to_vec(image).map_err(|e| e.to_string())
+            }
+            Setting::Webp { method } => {
+                let mut config = webp::WebPConfig::new().map_err(|()| "WebPConfig".to_owned())?;
+                config.quality = 75.0;
+                config.method = method;
+                let e = webp::Encoder::from_rgb(&img.data, img.width, img.height);
+                e.encode_advanced(&config)
+                    .map(|m| m.to_vec())
+                    .map_err(|e| format!("webp: {e:?}"))
+            }
+        }
+    }
+}
+
+fn cmd_encoders(args: &[String]) -> Result<(), String> {
+    let [size, files @ ..] = args else {
+        return Err("encoders SIZE FILE...".to_owned());
+    };
+    let size: u32 = size.parse().map_err(|_| format!("bad size {size:?}"))?;
+    let mut settings = vec![
+        Setting::Jpeg {
+            optimize: true,
+            progressive: false,
+        },
+        Setting::Jpeg {
+            optimize: false,
+            progressive: false,
+        },
+        Setting::Jpeg {
+            optimize: true,
+            progressive: true,
+        },
+    ];
+    settings.extend((0..=6).map(|method| Setting::Webp { method }));
+    let mut ms: Vec<Vec<f64>> = vec![Vec::new(); settings.len()];
+    let mut bytes = vec![0usize; settings.len()];
+    let mut scores: Vec<Vec<f64>> = vec![Vec::new(); settings.len()];
+    let mut n = 0;
+    for file in files {
+        let data = std::fs::read(file).map_err(|e| format!("{file}: {e}"))?;
+        let whole = decode_jpeg(&data, 1).map_err(|e| format!("{file}: {e}"))?;
+        let (ow, oh) = fit(whole.width, whole.height, size);
+        let reference = lanczos3(&whole, ow, oh)?;
+        let d = shrink_for(whole.width, whole.height, ow, oh, 1.0);
+        let thumb = lanczos3(&decode_jpeg(&data, d)?, ow, oh)?;
+        n += 1;
+        for (i, s) in settings.iter().enumerate() {
+            let start = Instant::now();
+            let out = s.encode(&thumb)?;
+            ms[i].push(start.elapsed().as_secs_f64() * 1e3);
+            bytes[i] += out.len();
+            let back = if out.starts_with(&[0xFF, 0xD8]) {
+                decode_jpeg(&out, 1)?
+            } else {
+                let img = webp::Decoder::new(&out)
+                    .decode()
+                    .ok_or("bad WebP".to_owned())?;
+                Rgb {
+                    width: img.width(),
+                    height: img.height(),
+                    data: img.to_vec(),
+                }
+            };
+            scores[i].push(dssim(&reference, &back)?);
+        }
+    }
+    println!("setting encode-ms:median bytes:mean dssim:median ({n} thumbnails fit into {size})");
+    for (i, s) in settings.iter().enumerate() {
+        println!(
+            "{} {:.2} {} {:.6}",
+            s.name(),
+            median(&mut ms[i]),
+            bytes[i] / n.max(1),
+            median(&mut scores[i])
+        );
+    }
     Ok(())
 }

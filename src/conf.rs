@@ -27,6 +27,7 @@ pub use crate::presets::{Preset, SizeRule};
 use crate::values::{set_valued, Valued};
 
 use crate::cache::CachePath;
+use crate::errors::Refusal;
 use crate::memory::MemoryBudget;
 use crate::ImageFilterRsModule;
 
@@ -163,7 +164,8 @@ pub struct LocationConf {
     pub transparency: Option<bool>,
     pub interlace: Option<bool>,
     pub background: Option<Rgb>,
-    pub format: Option<FormatChoice>,
+    /// `image_filter_rs_format`: fixed, or from variables per request.
+    pub format: Option<Valued<FormatChoice>>,
     pub max_pixels: Option<u64>,
     pub max_source_size: Option<u64>,
     pub sizes: Option<Rc<SizeRule>>,
@@ -232,8 +234,15 @@ impl LocationConf {
         }
     }
 
-    pub fn format_choice(&self) -> FormatChoice {
-        self.format.unwrap_or(FormatChoice::Original)
+    /// The location's format for this request: `original` unless set; a
+    /// variable that comes out empty means `original` too.
+    pub fn format_choice(&self, r: &mut ngx_http_request_t) -> Result<FormatChoice, Refusal> {
+        Ok(match self.format {
+            None => FormatChoice::Original,
+            Some(valued) => valued
+                .resolve(r, "image_filter_rs_format", parse_format)?
+                .unwrap_or(FormatChoice::Original),
+        })
     }
 
     pub fn sizes(&self) -> Option<&SizeRule> {
@@ -578,7 +587,11 @@ pub fn parse_on_off(v: &[u8]) -> Option<bool> {
 }
 value_directive!(cmd_interlace, LocationConf, interlace, parse_on_off);
 value_directive!(cmd_background, LocationConf, background, parse_colour);
-value_directive!(cmd_format, LocationConf, format, parse_format);
+directive_handler!(pub(crate) cmd_format, LocationConf, |d, lcf| || set_valued(
+    &mut d,
+    &mut lcf.format,
+    parse_format
+));
 value_directive!(cmd_max_output, LocationConf, max_output, |v| {
     parse_decimal(v).filter(|n| (1..=65535).contains(n))
 });

@@ -47,7 +47,7 @@ pub fn resolve(
         ..Job::default()
     };
     resolve_location_values(r, lcf, &mut job)?;
-    let mut format = lcf.format_choice();
+    let mut format = lcf.format_choice(r)?;
     match lcf.filter {
         Some(Filter::Size) => {
             // Only the header is read: the pixel limit, which guards

@@ -1,6 +1,7 @@
 //! Placeholders through nginx: `fm=thumbhash`, `fm=blurhash` (with `x`/`y`
-//! components), `fm=color` and `fm=lqip` in query mode, and a preset with
-//! `format=thumbhash` in a location of its own. Each is answered with its
+//! components), `fm=color` and `fm=lqip` in query mode, a preset with
+//! `format=thumbhash` in a location of its own, and `image_filter_rs_format`
+//! from variables in a location sized by its configuration. Each is answered with its
 //! content type, cached like a rendition (HIT the second time) and refused
 //! where the location's size rule says so. That the strings decode with
 //! the formats' own public decoders is checked in
@@ -130,5 +131,52 @@ fn placeholders_follow_the_location_rules() {
         nginx.error_log_lines_with(&["only with fm=blurhash"]).len(),
         1
     );
+    nginx.stop_and_check();
+}
+
+#[test]
+fn image_filter_rs_format_takes_a_placeholder_from_variables() {
+    let nginx = Nginx::builder()
+        .http(
+            "image_filter_rs_cache_path @PREFIX@/cache keys_zone=t:1m; \
+             map $arg_ph $placeholder { default \"\"; thumbhash thumbhash; color color; }",
+        )
+        .server(
+            "location /v/ { alias @MEDIA@/; image_filter_rs 200x150; \
+             image_filter_rs_format $placeholder; image_filter_rs_cache t; \
+             add_header X-Cache-Status $image_filter_rs_cache_status; }",
+        )
+        .server(
+            "location /q/ { alias @MEDIA@/; image_filter_rs query; image_filter_rs_sizes 200x150; }",
+        )
+        .server("location /w/ { alias @MEDIA@/; image_filter_rs 200x150; image_filter_rs_format $arg_fm; }")
+        .file("media/flat.png", images::flat_png(400, 300, [200, 30, 30]))
+        .file("media/photo.jpg", images::jpeg(400, 300, [30, 160, 40]))
+        .start();
+    // Empty: the location's default, the original's format.
+    let image = get_cached(&nginx, "/v/photo.jpg");
+    assert_eq!(image.headers_named("Content-Type"), ["image/jpeg"]);
+    assert_eq!(decode(&image.body).dims(), (200, 150));
+    let hash = get_cached(&nginx, "/v/photo.jpg?ph=thumbhash");
+    assert_eq!(hash.headers_named("Content-Type"), [TEXT]);
+    let same = nginx.get("/q/photo.jpg?w=200&h=150&fm=thumbhash");
+    assert_eq!(
+        body_text(&hash),
+        body_text(&same),
+        "the same placeholder either way"
+    );
+    assert_eq!(
+        body_text(&get_cached(&nginx, "/v/flat.png?ph=color")),
+        "#c81e1e"
+    );
+    // A value the directive cannot take is the client's doing: 400.
+    assert_eq!(nginx.get("/w/photo.jpg?fm=bmp").status, 400);
+    assert_eq!(
+        nginx
+            .error_log_lines_with(&["invalid image_filter_rs_format value \"bmp\""])
+            .len(),
+        1
+    );
+    assert_eq!(nginx.get("/w/photo.jpg?fm=color").status, 200);
     nginx.stop_and_check();
 }

@@ -533,8 +533,14 @@ mod tests {
             ("w=1e3", "invalid value for \"w\""),
             ("fm=blurhash&x=0", "invalid value for \"x\""),
             ("fm=blurhash&y=10", "invalid value for \"y\""),
-            ("x=4", "only with fm=blurhash"),
-            ("fm=thumbhash&y=3", "only with fm=blurhash"),
+            (
+                "x=4",
+                "\"x\" and \"y\" are BlurHash components: only with fm=blurhash",
+            ),
+            (
+                "fm=thumbhash&y=3",
+                "\"x\" and \"y\" are BlurHash components: only with fm=blurhash",
+            ),
             ("w=0x10", "invalid value for \"w\""),
             ("w=-1", "invalid value for \"w\""),
             ("w=+100", "invalid value for \"w\""),

@@ -39,9 +39,14 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    /// Largest DCT-domain reduction (1, 2, 4 or 8) that still leaves at least
-    /// twice the output resolution, so the final Lanczos pass has real pixels
-    /// to filter and the cheap decoder downscale never limits sharpness.
+    /// Largest DCT-domain reduction (1, 2, 4 or 8) that still covers the
+    /// output (the region reduced is at least the output size on both
+    /// sides), as libvips and Pillow's `draft` choose; the Lanczos pass then
+    /// scales down by 1 to 2 times. Against a full decode scaled by the same
+    /// Lanczos3 this costs a DSSIM of at most 0.0052 (median 0.0012) on the
+    /// project's photos and 2 MP originals, under the 0.006 taken as
+    /// invisible, for about a third less decode and resize time than keeping
+    /// twice the output (bench/README.md, "Shrink-on-load rule").
     pub fn shrink_on_load(&self) -> u32 {
         let w = u64::from(self.region.width);
         let h = u64::from(self.region.height);
@@ -49,7 +54,7 @@ impl Plan {
         let oh = u64::from(self.out_height);
         [8u64, 4, 2]
             .into_iter()
-            .find(|&d| w >= 2 * ow * d && h >= 2 * oh * d)
+            .find(|&d| w >= ow * d && h >= oh * d)
             .unwrap_or(1) as u32
     }
 
@@ -771,14 +776,20 @@ mod tests {
     }
 
     #[test]
-    fn shrink_on_load_keeps_twice_the_output() {
+    fn shrink_on_load_covers_the_output() {
         let table: &[((u32, u32), (u32, u32), Fit, u32)] = &[
-            ((4224, 3168), (350, 350), Fit::Fit, 4), // 1056x792 >= 700x526
-            ((6000, 4000), (350, 350), Fit::Fit, 8), // 750x500 >= 700x467
-            ((1400, 1052), (350, 350), Fit::Fit, 2),
-            ((1399, 1049), (350, 350), Fit::Fit, 1),
+            ((4224, 3168), (350, 350), Fit::Fit, 8), // 528x396 >= 350x263
+            ((6000, 4000), (350, 350), Fit::Fit, 8), // 750x500 >= 350x233
+            ((2040, 1356), (512, 512), Fit::Fit, 2), // 1020x678 >= 512x340 (issue 18)
+            ((2047, 1361), (512, 512), Fit::Fit, 2), // 4 would leave 511 < 512
+            ((2048, 1364), (512, 512), Fit::Fit, 4), // 512x341 exactly
+            ((1400, 1052), (350, 350), Fit::Fit, 4), // 350x263 exactly
+            ((1399, 1049), (350, 350), Fit::Fit, 2),
+            ((699, 525), (350, 350), Fit::Fit, 1), // half would be 349 wide
             ((100, 100), (350, 350), Fit::Fit, 1),
-            ((4224, 3168), (350, 350), Fit::Crop, 4), // 792x792 >= 700x700
+            ((4224, 3168), (350, 350), Fit::Crop, 8), // 396x396 >= 350x350
+            ((2800, 2800), (350, 350), Fit::Crop, 8), // 350x350 exactly
+            ((2799, 2799), (350, 350), Fit::Crop, 4),
             ((65500, 1), (350, 350), Fit::Fit, 1),
         ];
         for &((sw, sh), (bw, bh), fit, want) in table {

@@ -445,8 +445,9 @@ mod tests {
         }
         let stats = cache.stats();
         assert_eq!((stats.decodes, stats.retained_hits), (1, 3), "{stats:?}");
-        // Decoded at the scale the 200-wide sibling needs: 1/2 of 1024.
-        assert_eq!(stats.retained_bytes, 512 * 384 * 3);
+        // Decoded at the scale the 200-wide sibling needs: 1/4 of 1024
+        // (256 still covers 200).
+        assert_eq!(stats.retained_bytes, 256 * 192 * 3);
     }
 
     #[test]
@@ -488,8 +489,9 @@ mod tests {
         assert_eq!(reuse, DecodeReuse::Decoded);
         let stats = cache.stats();
         assert_eq!(stats.decodes, 2);
-        // The old version's decode was dropped for the new one.
-        assert_eq!(stats.retained_bytes, 256 * 192 * 3);
+        // The old version's decode was dropped for the new one (1/8 of
+        // 1024 covers 100).
+        assert_eq!(stats.retained_bytes, 128 * 96 * 3);
     }
 
     #[test]
@@ -516,7 +518,8 @@ mod tests {
         // The finer decode replaced the coarser one, and serves both now.
         let (_, reuse) = cache.make_thumbnail(&id(1), &input, &job(64), &[]).unwrap();
         assert_eq!(reuse, DecodeReuse::Retained);
-        assert_eq!(cache.stats().retained_bytes, 1024 * 768 * 3);
+        // 1/2 of 1024 covers 400.
+        assert_eq!(cache.stats().retained_bytes, 512 * 384 * 3);
     }
 
     #[test]

@@ -25,8 +25,11 @@ pub(crate) fn apply(bitmap: &Bitmap, plan: &Plan) -> Result<Bitmap, Error> {
     let sy = f64::from(bitmap.height) / f64::from(plan.source_height);
     let left = f64::from(plan.region.left) * sx;
     let top = f64::from(plan.region.top) * sy;
-    let width = f64::from(plan.region.width) * sx;
-    let height = f64::from(plan.region.height) * sy;
+    // A side that is not a multiple of the decode scale maps to a box an
+    // ulp past the bitmap (149 * 75/149 = 75.00000000000001), which the
+    // resizer refuses: the box never reaches past the decoded pixels.
+    let width = (f64::from(plan.region.width) * sx).min(f64::from(bitmap.width) - left);
+    let height = (f64::from(plan.region.height) * sy).min(f64::from(bitmap.height) - top);
     let (ow, oh) = (plan.out_width, plan.out_height);
 
     if width == f64::from(ow) && height == f64::from(oh) {
@@ -119,6 +122,17 @@ mod tests {
         let out = apply(&b, &p).unwrap();
         assert_eq!((out.width, out.height), (100, 100));
         assert!(out.data.iter().all(|&v| v == 77));
+    }
+
+    #[test]
+    fn a_region_mapped_an_ulp_past_a_shrunk_decode_is_clamped() {
+        // 149x113 decoded at 1/2 is 75x57, and 149 * 75/149 lands past 75.
+        let p = plan(149, 113, &geometry(40, 40, Fit::Fit));
+        assert_eq!((p.region.width, p.region.left), (149, 0));
+        let b = Bitmap::new(75, 57, Layout::Gray, vec![90; 75 * 57]).unwrap();
+        let out = apply(&b, &p).unwrap();
+        assert_eq!((out.width, out.height), (40, 30));
+        assert!(out.data.iter().all(|&v| v == 90));
     }
 
     #[test]

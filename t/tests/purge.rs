@@ -42,6 +42,17 @@ fn server(thumb_extra: &str) -> image_filter_rs_tests::Builder {
         .file("media/other.jpg", images::jpeg(640, 480, BLUE))
 }
 
+fn wait_loaded(nginx: &Nginx) {
+    status::wait_for(
+        nginx,
+        STATUS_PATH,
+        "a",
+        "the index loaded",
+        Duration::from_secs(10),
+        |s| s.loaded(),
+    );
+}
+
 fn stats(nginx: &Nginx, zone: &str) -> CacheStats {
     status::fetch(nginx, STATUS_PATH, zone)
 }
@@ -93,14 +104,7 @@ fn make_renditions(nginx: &Nginx) {
 #[test]
 fn purge_removes_every_rendition_of_one_original_and_nothing_else() {
     let nginx = server("").start();
-    status::wait_for(
-        &nginx,
-        STATUS_PATH,
-        "a",
-        "the index loaded",
-        Duration::from_secs(10),
-        |s| s.loaded(),
-    );
+    wait_loaded(&nginx);
     make_renditions(&nginx);
     assert_eq!(files(&nginx, "a").len(), 7);
     assert_eq!(files(&nginx, "b").len(), 1);
@@ -157,20 +161,27 @@ fn purge_removes_every_rendition_of_one_original_and_nothing_else() {
 /// may stay in the cache, whatever the order of the last steps.
 #[test]
 fn a_purge_racing_a_generation_leaves_nothing_of_the_old_original() {
+    purge_racing_a_generation(server, "photo.jpg", "/purge/photo.jpg");
+}
+
+/// Four rounds, two workers: a thumbnail of `original` (under the media
+/// root) is being made from its old bytes when the file is replaced and
+/// `purge_uri` is purged. The late rendition is served to its request but
+/// not kept, and the next request makes one from the new bytes.
+fn purge_racing_a_generation(
+    server: fn(&str) -> image_filter_rs_tests::Builder,
+    original: &str,
+    purge_uri: &str,
+) {
+    let url = format!("/t/{original}?w=100&h=100");
     for round in 0..4 {
         let nginx = server("image_filter_rs_debug_delay 600ms;")
             .worker_processes(2)
             .start();
-        status::wait_for(
-            &nginx,
-            STATUS_PATH,
-            "a",
-            "the index loaded",
-            Duration::from_secs(10),
-            |s| s.loaded(),
-        );
+        wait_loaded(&nginx);
         let port = nginx.port();
-        let old = thread::spawn(move || Request::get("/t/photo.jpg?w=100&h=100").send(port));
+        let in_flight = url.clone();
+        let old = thread::spawn(move || Request::get(&in_flight).send(port));
         // The claim is in the index (a MISS counted) while the thread sleeps.
         status::wait_for(
             &nginx,
@@ -180,18 +191,12 @@ fn a_purge_racing_a_generation_leaves_nothing_of_the_old_original() {
             Duration::from_secs(10),
             |s| s.get("misses") == 1,
         );
-        std::fs::write(
-            nginx.media_dir().join("photo.jpg.new"),
-            images::jpeg(640, 480, BLUE),
-        )
-        .unwrap();
-        std::fs::rename(
-            nginx.media_dir().join("photo.jpg.new"),
-            nginx.media_dir().join("photo.jpg"),
-        )
-        .unwrap();
+        let path = nginx.media_dir().join(original);
+        let staged = path.with_extension("new");
+        std::fs::write(&staged, images::jpeg(640, 480, BLUE)).unwrap();
+        std::fs::rename(&staged, &path).unwrap();
         assert_eq!(
-            purged_count(&purge(&nginx, "PURGE", "/purge/photo.jpg")),
+            purged_count(&purge(&nginx, "PURGE", purge_uri)),
             0,
             "round {round}"
         );
@@ -210,7 +215,7 @@ fn a_purge_racing_a_generation_leaves_nothing_of_the_old_original() {
             files(&nginx, "a").is_empty(),
             "round {round}: the old rendition is not kept"
         );
-        let fresh = nginx.get("/t/photo.jpg?w=100&h=100");
+        let fresh = nginx.get(&url);
         assert_eq!(fresh.cache_status(), Some("MISS"), "round {round}");
         let m = mean_rgb(&decode(&fresh.body).image);
         assert!(
@@ -234,14 +239,7 @@ fn directory_server(thumb_extra: &str) -> image_filter_rs_tests::Builder {
 #[test]
 fn a_directory_purge_takes_everything_under_it_and_nothing_beside_it() {
     let nginx = directory_server("").worker_processes(2).start();
-    status::wait_for(
-        &nginx,
-        STATUS_PATH,
-        "a",
-        "the index loaded",
-        Duration::from_secs(10),
-        |s| s.loaded(),
-    );
+    wait_loaded(&nginx);
     let under = ["photos/a.jpg", "photos/b.jpg", "photos/deep/c.jpg"];
     let beside = ["photos2/d.jpg", "photo.jpg"];
     for name in under.iter().chain(&beside) {
@@ -302,57 +300,7 @@ fn a_directory_purge_takes_everything_under_it_and_nothing_beside_it() {
 /// made from the old bytes: the late rendition is not kept.
 #[test]
 fn a_directory_purge_racing_a_generation_leaves_nothing_of_the_old_original() {
-    for round in 0..4 {
-        let nginx = directory_server("image_filter_rs_debug_delay 600ms;")
-            .worker_processes(2)
-            .start();
-        status::wait_for(
-            &nginx,
-            STATUS_PATH,
-            "a",
-            "the index loaded",
-            Duration::from_secs(10),
-            |s| s.loaded(),
-        );
-        let port = nginx.port();
-        let old =
-            thread::spawn(move || Request::get("/t/photos/deep/c.jpg?w=100&h=100").send(port));
-        status::wait_for(
-            &nginx,
-            STATUS_PATH,
-            "a",
-            "the generation in flight",
-            Duration::from_secs(10),
-            |s| s.get("misses") == 1,
-        );
-        let c = nginx.media_dir().join("photos/deep/c.jpg");
-        std::fs::write(c.with_extension("new"), images::jpeg(640, 480, BLUE)).unwrap();
-        std::fs::rename(c.with_extension("new"), &c).unwrap();
-        assert_eq!(
-            purged_count(&purge(&nginx, "PURGE", "/purge/photos/")),
-            0,
-            "round {round}"
-        );
-        old.join().unwrap().assert_status(200);
-        let s = status::wait_for(
-            &nginx,
-            STATUS_PATH,
-            "a",
-            "the late generation discarded",
-            Duration::from_secs(10),
-            |s| s.get("discarded") == 1,
-        );
-        assert_eq!(s.get("entries"), 0, "round {round}: {}", s.raw);
-        assert!(files(&nginx, "a").is_empty(), "round {round}");
-        let fresh = nginx.get("/t/photos/deep/c.jpg?w=100&h=100");
-        assert_eq!(fresh.cache_status(), Some("MISS"), "round {round}");
-        let m = mean_rgb(&decode(&fresh.body).image);
-        assert!(
-            m[2] > 150.0 && m[0] < 80.0,
-            "round {round}: the new original's pixels: {m:?}"
-        );
-        nginx.stop_and_check();
-    }
+    purge_racing_a_generation(directory_server, "photos/deep/c.jpg", "/purge/photos/");
 }
 
 /// A warmer's request: HEAD makes and stores a cold rendition as GET does.

@@ -98,7 +98,7 @@ stop_all_nginx() {
     NGINX_PIDS=()
 }
 
-# nginx_common_conf PREFIX: the top of a generated configuration shared by
+# nginx_main_conf PREFIX: the top of a generated configuration shared by
 # every nginx the benchmarks start (runs as root as tools/run-demo.sh does,
 # so workers can read a checkout under a private home directory).
 nginx_main_conf() {
@@ -110,6 +110,17 @@ pid $prefix/logs/nginx.pid;
 error_log $prefix/logs/error.log warn;
 events { worker_connections 1024; }
 CONF
+}
+
+# module_conf_head PREFIX: the top of a configuration for the built nginx
+# with our module, up to and including the opening of the http block and its
+# shared lines; the caller adds its own http lines and the closing brace.
+module_conf_head() {
+    local prefix=$1
+    echo "load_module $PWD/build/modules/ngx_http_image_filter_rs_module.so;"
+    nginx_main_conf "$prefix"
+    echo "http {"
+    nginx_http_common "$prefix"
 }
 
 # nginx_http_common PREFIX: http-level lines every benchmark server shares.

@@ -84,10 +84,7 @@ debian_nginx
 # our_conf PREFIX PORT EXTRA-HTTP-LINE
 our_conf() {
     local prefix=$1 port=$2 extra=$3 w
-    echo "load_module $root/build/modules/ngx_http_image_filter_rs_module.so;"
-    nginx_main_conf "$prefix"
-    echo "http {"
-    nginx_http_common "$prefix"
+    module_conf_head "$prefix"
     echo "    $extra"
     echo "    server {"
     echo "        listen 127.0.0.1:$port;"

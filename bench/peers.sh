@@ -145,10 +145,7 @@ fresh_prefix "$prefix"
 port=$("$BENCH_BIN/loadgen" free-port)
 conf="$prefix/conf/nginx.conf"
 {
-    echo "load_module $root/build/modules/ngx_http_image_filter_rs_module.so;"
-    nginx_main_conf "$prefix"
-    echo "http {"
-    nginx_http_common "$prefix"
+    module_conf_head "$prefix"
     cat <<CONF
     image_filter_rs_cache_path $prefix/cache keys_zone=thumbs:10m levels=1:2 max_size=1g;
     server {

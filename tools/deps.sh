@@ -10,6 +10,8 @@ packages=(
     cmake nasm                   # the bundled libjpeg-turbo
     curl                         # make run's printed examples, benchmarks
     python3-venv libmagic1       # make test-python: its venv; python-magic (versatileimagefield)
+    libavif-dev                  # AVIF in and out (libavif with dav1d and libaom)
+    prometheus                   # promtool, which checks the metrics exposition in t/
 )
 # Word lists above carry comments; keep only package names.
 wanted=()
@@ -23,7 +25,7 @@ for p in "${wanted[@]}"; do
 done
 
 if ! command -v cargo >/dev/null 2>&1; then
-    echo "cargo is not installed: install a Rust toolchain (1.82 or newer), for example with rustup." >&2
+    echo "cargo is not installed: install a Rust toolchain (1.87 or newer), for example with rustup." >&2
     exit 1
 fi
 

@@ -117,6 +117,90 @@ pub struct Counters {
     /// entries it removed because their original was gone.
     pub originals_checked: u64,
     pub originals_gone: u64,
+    /// Originals fetched from an upstream (`image_filter_rs_source`), by
+    /// how the fetch ended; see `SourceFetch`.
+    pub source_fetches_2xx: u64,
+    pub source_fetches_304: u64,
+    pub source_fetches_4xx: u64,
+    pub source_fetches_5xx: u64,
+    pub source_fetches_error: u64,
+}
+
+/// How the fetch of an original from an upstream ended, as counted in
+/// `Counters`: the classes a Prometheus scrape shows as `class="..."`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceFetch {
+    /// Any 2xx answer: the original's bytes arrived.
+    Success,
+    /// A conditional fetch the upstream answered 304: the kept rendition
+    /// is still good.
+    NotModified,
+    /// 4xx (404 and the others), and any other non-5xx answer.
+    ClientError,
+    /// 5xx answers.
+    ServerError,
+    /// No answer: connection refused or reset, timeout.
+    Error,
+}
+
+impl SourceFetch {
+    /// The class of an upstream's HTTP status; `Error` is for the fetches
+    /// that got none.
+    pub fn from_status(status: u16) -> SourceFetch {
+        match status {
+            304 => SourceFetch::NotModified,
+            200..=299 => SourceFetch::Success,
+            500..=599 => SourceFetch::ServerError,
+            _ => SourceFetch::ClientError,
+        }
+    }
+
+    /// The label value (and the JSON name's suffix).
+    pub fn label(self) -> &'static str {
+        match self {
+            SourceFetch::Success => "2xx",
+            SourceFetch::NotModified => "304",
+            SourceFetch::ClientError => "4xx",
+            SourceFetch::ServerError => "5xx",
+            SourceFetch::Error => "error",
+        }
+    }
+
+    pub const ALL: [SourceFetch; 5] = [
+        SourceFetch::Success,
+        SourceFetch::NotModified,
+        SourceFetch::ClientError,
+        SourceFetch::ServerError,
+        SourceFetch::Error,
+    ];
+}
+
+impl Counters {
+    /// Counts one fetch of an original from an upstream; call it under the
+    /// zone's lock: `index.lock().counters().record_source_fetch(class)`.
+    pub fn record_source_fetch(&mut self, class: SourceFetch) {
+        *self.source_fetch_mut(class) += 1;
+    }
+
+    pub fn source_fetches(&self, class: SourceFetch) -> u64 {
+        match class {
+            SourceFetch::Success => self.source_fetches_2xx,
+            SourceFetch::NotModified => self.source_fetches_304,
+            SourceFetch::ClientError => self.source_fetches_4xx,
+            SourceFetch::ServerError => self.source_fetches_5xx,
+            SourceFetch::Error => self.source_fetches_error,
+        }
+    }
+
+    fn source_fetch_mut(&mut self, class: SourceFetch) -> &mut u64 {
+        match class {
+            SourceFetch::Success => &mut self.source_fetches_2xx,
+            SourceFetch::NotModified => &mut self.source_fetches_304,
+            SourceFetch::ClientError => &mut self.source_fetches_4xx,
+            SourceFetch::ServerError => &mut self.source_fetches_5xx,
+            SourceFetch::Error => &mut self.source_fetches_error,
+        }
+    }
 }
 
 #[repr(C)]

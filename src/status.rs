@@ -15,6 +15,7 @@ use ngx::http::HttpModuleMainConf;
 use ngx::ngx_string;
 
 use crate::handler::request_ctx;
+use crate::index::SourceFetch;
 use crate::response::{self, Body, Meta};
 use crate::ImageFilterRsModule;
 
@@ -142,6 +143,14 @@ fn report(r: &ngx_http_request_t) -> String {
                 c.originals_checked,
                 c.originals_gone,
             );
+            for class in SourceFetch::ALL {
+                let _ = write!(
+                    out,
+                    ",\"source_fetches_{}\":{}",
+                    class.label(),
+                    c.source_fetches(class)
+                );
+            }
         }
         out.push('}');
     }

@@ -44,6 +44,11 @@
 //!                                    progressive; WebP q75 at methods 0-6;
 //!                                    median encode ms, mean bytes, median
 //!                                    DSSIM against the full-decode reference
+//!   webp-effort SIZE FILE...         WebP methods 0-6 at equal DSSIM: each
+//!                                    method over qualities 70-92, then the
+//!                                    quality, bytes and encode time at which
+//!                                    it matches method 4 at q75 (the
+//!                                    default), by linear interpolation
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -61,6 +66,7 @@ fn main() -> ExitCode {
         Some("against") => cmd_against(&args[1..]),
         Some("rules") => cmd_rules(&args[1..]),
         Some("encoders") => cmd_encoders(&args[1..]),
+        Some("webp-effort") => cmd_webp_effort(&args[1..]),
         _ => Err(
             "usage: quality dssim A B | against ORIG_DIR LABEL=DIR... | rules SIZES FILE...\n\
                   (see the comment at the top of bench/src/bin/quality.rs)"
@@ -549,7 +555,7 @@ fn cmd_rules(args: &[String]) -> Result<(), String> {
 #[derive(Clone, Copy)]
 enum Setting {
     Jpeg { optimize: bool, progressive: bool },
-    Webp { method: i32 },
+    Webp { method: i32, quality: f32 },
 }
 
 impl Setting {
@@ -563,7 +569,7 @@ impl Setting {
                 if optimize { "-optimize" } else { "-plain" },
                 if progressive { "-progressive" } else { "" }
             ),
-            Setting::Webp { method } => format!("webp-q75-method{method}"),
+            Setting::Webp { method, quality } => format!("webp-q{quality}-method{method}"),
         }
     }
 
@@ -588,9 +594,9 @@ impl Setting {
                 };
                 c.compress_to_vec(image).map_err(|e| e.to_string())
             }
-            Setting::Webp { method } => {
+            Setting::Webp { method, quality } => {
                 let mut config = webp::WebPConfig::new().map_err(|()| "WebPConfig".to_owned())?;
-                config.quality = 75.0;
+                config.quality = quality;
                 config.method = method;
                 let e = webp::Encoder::from_rgb(&img.data, img.width, img.height);
                 e.encode_advanced(&config)
@@ -620,7 +626,40 @@ fn cmd_encoders(args: &[String]) -> Result<(), String> {
             progressive: true,
         },
     ];
-    settings.extend((0..=6).map(|method| Setting::Webp { method }));
+    settings.extend((0..=6).map(|method| Setting::Webp {
+        method,
+        quality: 75.0,
+    }));
+    let table = measure_settings(size, files, &settings)?;
+    println!(
+        "setting encode-ms:median bytes:mean dssim:median ({} thumbnails fit into {size})",
+        table.images
+    );
+    for (i, s) in settings.iter().enumerate() {
+        println!(
+            "{} {:.2} {:.0} {:.6}",
+            s.name(),
+            table.ms[i],
+            table.bytes[i],
+            table.dssim[i]
+        );
+    }
+    Ok(())
+}
+
+/// Median encode time, mean bytes and median DSSIM of each setting.
+struct SettingFigures {
+    images: usize,
+    ms: Vec<f64>,
+    bytes: Vec<f64>,
+    dssim: Vec<f64>,
+}
+
+fn measure_settings(
+    size: u32,
+    files: &[String],
+    settings: &[Setting],
+) -> Result<SettingFigures, String> {
     let mut ms: Vec<Vec<f64>> = vec![Vec::new(); settings.len()];
     let mut bytes = vec![0usize; settings.len()];
     let mut scores: Vec<Vec<f64>> = vec![Vec::new(); settings.len()];
@@ -653,15 +692,63 @@ fn cmd_encoders(args: &[String]) -> Result<(), String> {
             scores[i].push(dssim(&reference, &back)?);
         }
     }
-    println!("setting encode-ms:median bytes:mean dssim:median ({n} thumbnails fit into {size})");
-    for (i, s) in settings.iter().enumerate() {
-        println!(
-            "{} {:.2} {} {:.6}",
-            s.name(),
-            median(&mut ms[i]),
-            bytes[i] / n.max(1),
-            median(&mut scores[i])
+    Ok(SettingFigures {
+        images: n,
+        ms: ms.iter_mut().map(|m| median(m)).collect(),
+        bytes: bytes.iter().map(|&b| b as f64 / n.max(1) as f64).collect(),
+        dssim: scores.iter_mut().map(|s| median(s)).collect(),
+    })
+}
+
+fn cmd_webp_effort(args: &[String]) -> Result<(), String> {
+    let [size, files @ ..] = args else {
+        return Err("webp-effort SIZE FILE...".to_owned());
+    };
+    let size: u32 = size.parse().map_err(|_| format!("bad size {size:?}"))?;
+    let qualities: Vec<f32> = (70..=92).step_by(2).map(|q| q as f32).collect();
+    let mut settings = vec![Setting::Webp {
+        method: 4,
+        quality: 75.0,
+    }];
+    for method in 0..=6 {
+        settings.extend(
+            qualities
+                .iter()
+                .map(|&quality| Setting::Webp { method, quality }),
         );
+    }
+    let t = measure_settings(size, files, &settings)?;
+    let target = t.dssim[0];
+    println!(
+        "WebP methods at the DSSIM of method 4 q75 ({target:.6}; {} thumbnails fit into {size}):",
+        t.images
+    );
+    println!("method quality bytes:mean encode-ms:median bytes/m4 ms/m4");
+    for method in 0..=6usize {
+        let row = 1 + method * qualities.len();
+        // DSSIM falls as quality rises; find the pair that brackets the target.
+        let found = (0..qualities.len() - 1).find_map(|k| {
+            let (a, b) = (row + k, row + k + 1);
+            (t.dssim[a] >= target && t.dssim[b] <= target).then(|| {
+                let span = t.dssim[a] - t.dssim[b];
+                let f = if span > 0.0 {
+                    (t.dssim[a] - target) / span
+                } else {
+                    0.0
+                };
+                let lerp = |x: &[f64]| x[a] + f * (x[b] - x[a]);
+                let q = f64::from(qualities[k]) + f * f64::from(qualities[k + 1] - qualities[k]);
+                (q, lerp(&t.bytes), lerp(&t.ms))
+            })
+        });
+        match found {
+            Some((q, bytes, ms)) => println!(
+                "{method} {q:.1} {bytes:.0} {ms:.2} {:.3} {:.3}",
+                bytes / t.bytes[0],
+                ms / t.ms[0]
+            ),
+            None => println!("{method} - (no quality in 70-92 reaches it)"),
+        }
     }
     Ok(())
 }

@@ -3,3 +3,5 @@
 //! and hands back plain Rust values. Every `unsafe` block says why it holds
 //! in a `// SAFETY:` comment.
 #![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod webp_anim;

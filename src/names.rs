@@ -5,13 +5,12 @@
 //! path rebuilt under the same root; the name's job then replaces the
 //! location's size, fit, quality and format.
 
-use core::ptr;
-
-use ngx::ffi::{ngx_http_request_t, ngx_pnalloc, ngx_str_t};
+use ngx::ffi::{ngx_http_request_t, ngx_str_t};
 use thumbnailer::names::{Library, Named};
 use thumbnailer::{ErrorClass, Geometry, Job};
 
 use crate::errors::{Class, Refusal};
+use crate::response;
 
 /// The original's path (NUL-terminated, in the request pool, as nginx's own
 /// mapped paths are) and what the rendition's name asks for. `root_len` is
@@ -25,26 +24,9 @@ pub fn derive(
     let bytes = path.as_bytes();
     let (root, relative) = bytes.split_at(root_len.min(bytes.len()));
     let named = library.parse(relative).map_err(Refusal::from)?;
-    let original = pool_path(r, root, &named.original)
+    let original = response::pool_concat(r, &[root, &named.original], true)
         .ok_or_else(|| Refusal::new(Class::Image(ErrorClass::Internal), "out of memory"))?;
     Ok((original, named))
-}
-
-/// `root` and `relative` joined and NUL-terminated in the request pool.
-fn pool_path(r: &mut ngx_http_request_t, root: &[u8], relative: &[u8]) -> Option<ngx_str_t> {
-    let len = root.len() + relative.len();
-    // SAFETY: ngx_pnalloc returns `len + 1` writable bytes of pool memory,
-    // which live as long as the request, or null; both copies stay inside.
-    unsafe {
-        let data = ngx_pnalloc(r.pool, len + 1).cast::<u8>();
-        if data.is_null() {
-            return None;
-        }
-        ptr::copy_nonoverlapping(root.as_ptr(), data, root.len());
-        ptr::copy_nonoverlapping(relative.as_ptr(), data.add(root.len()), relative.len());
-        *data.add(len) = 0;
-        Some(ngx_str_t { len, data })
-    }
 }
 
 /// Puts the name's job over the location's: size, fit, placement and

@@ -218,16 +218,34 @@ fn pool_bytes(r: &mut ngx_http_request_t, bytes: &[u8]) -> Option<ngx_str_t> {
     if bytes.is_empty() {
         return Some(ngx_str_t::empty());
     }
-    // SAFETY: ngx_pnalloc returns `len` writable bytes of pool memory or null.
+    pool_concat(r, &[bytes], false)
+}
+
+/// The parts one after another in the request's pool, with a NUL after them
+/// when `nul_terminated` (for a path handed to C); `len` excludes the NUL.
+pub(crate) fn pool_concat(
+    r: &mut ngx_http_request_t,
+    parts: &[&[u8]],
+    nul_terminated: bool,
+) -> Option<ngx_str_t> {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let size = len + usize::from(nul_terminated);
+    // SAFETY: ngx_pnalloc returns `size` writable bytes of pool memory, which
+    // live as long as the request, or null; the copies write exactly `len`
+    // bytes and the NUL, if any, the last one.
     unsafe {
-        let data = ngx_pnalloc(r.pool, bytes.len()).cast::<u8>();
+        let data = ngx_pnalloc(r.pool, size.max(1)).cast::<u8>();
         if data.is_null() {
             return None;
         }
-        ptr::copy_nonoverlapping(bytes.as_ptr(), data, bytes.len());
-        Some(ngx_str_t {
-            len: bytes.len(),
-            data,
-        })
+        let mut at = data;
+        for part in parts {
+            ptr::copy_nonoverlapping(part.as_ptr(), at, part.len());
+            at = at.add(part.len());
+        }
+        if nul_terminated {
+            *at = 0;
+        }
+        Some(ngx_str_t { len, data })
     }
 }

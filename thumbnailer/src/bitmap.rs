@@ -2,7 +2,7 @@
 //! samples, tightly packed, in one of three layouts.
 
 use crate::error::Error;
-use crate::operation::Rgb;
+use crate::job::Rgb;
 
 /// Channel layout of a [`Bitmap`]. Alpha, when present, is straight (not
 /// premultiplied); the resizer premultiplies internally.

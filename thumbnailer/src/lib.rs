@@ -2,38 +2,31 @@
 //! out. No nginx types, no globals, no unsafe code of its own.
 #![forbid(unsafe_code)]
 
-pub mod adjust;
 mod bitmap;
-mod colour;
-mod decode;
-pub mod decode_cache;
-mod encode;
-mod enlarge;
+pub mod cache;
 pub mod error;
-mod filters;
-mod geometry;
-pub mod key;
+pub mod format;
+pub mod job;
 mod limits;
 mod memory;
-pub mod names;
-pub mod operation;
-mod orient;
 mod pipeline;
-mod place;
-mod placeholder;
 pub mod probe;
-pub mod query;
-mod resize;
-pub mod signature;
-pub mod sniff;
-pub mod store;
+mod processing;
 #[cfg(test)]
 mod test_data;
-mod tiff_ifd;
+pub mod url;
+
+// The paths the module, the tests and the benchmarks used before the crate
+// was grouped by format and job.
+pub use cache::{decode_cache, key, store};
+pub use format::sniff;
+pub use job as operation;
+pub use processing::adjust;
+pub use url::{names, query, signature};
 
 pub use error::{Error, ErrorClass};
+pub use job::*;
 pub use memory::estimate_peak_memory;
-pub use operation::*;
 pub use pipeline::{make_thumbnail, OutputType, Thumbnail};
 pub use probe::{probe, ImageInfo};
 pub use sniff::ImageFormat;

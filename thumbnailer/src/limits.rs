@@ -2,7 +2,7 @@
 //! pixel count a header declares.
 
 use crate::error::Error;
-use crate::operation::Limits;
+use crate::job::Limits;
 
 /// Refuses input over the byte limit before anything parses it.
 pub(crate) fn check_source_size(len: u64, limits: &Limits) -> Result<(), Error> {

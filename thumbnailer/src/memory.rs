@@ -9,11 +9,11 @@
 //! progressive JPEG's whole-image coefficient buffers, which libjpeg keeps at
 //! full size whatever the output scale. It errs high.
 
-use crate::decode_cache::{decode_shrink, SiblingSizes};
+use crate::cache::decode_cache::{decode_shrink, SiblingSizes};
 use crate::error::Error;
-use crate::operation::{Flip, Job, OutputFormat, Rotation};
+use crate::format::ImageFormat;
+use crate::job::{Flip, Job, OutputFormat, Rotation};
 use crate::pipeline::Source;
-use crate::sniff::ImageFormat;
 
 /// Bytes per decoded pixel (RGBA8).
 const BYTES_PER_PIXEL: u64 = 4;
@@ -114,7 +114,7 @@ fn is_progressive_jpeg(data: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::operation::Fit;
+    use crate::job::Fit;
 
     fn job(width: u32, height: u32) -> Job {
         Job::sized(Some(width), Some(height), Fit::Fit, OutputFormat::Original)

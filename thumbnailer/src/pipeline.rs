@@ -3,20 +3,20 @@
 //! after it (`finish`) so that several sizes can be made from one decode
 //! (see `decode_cache`).
 
-use crate::adjust;
 use crate::bitmap::Bitmap;
-use crate::colour;
-use crate::decode::{self, Header};
-use crate::encode;
 use crate::error::Error;
-use crate::geometry::{self, Plan};
+use crate::format::encode;
+use crate::format::ImageFormat;
+use crate::format::{self, Header};
+use crate::job::{EncodeOptions, Geometry, Job, Limits, OutputFormat, Transparency};
 use crate::limits;
-use crate::operation::{EncodeOptions, Geometry, Job, Limits, OutputFormat, Transparency};
-use crate::orient::{self, Orientation};
-use crate::place;
-use crate::placeholder;
-use crate::resize;
-use crate::sniff::ImageFormat;
+use crate::processing::adjust;
+use crate::processing::colour;
+use crate::processing::geometry::{self, Plan};
+use crate::processing::orient::{self, Orientation};
+use crate::processing::place;
+use crate::processing::placeholder;
+use crate::processing::resize;
 
 /// An encoded thumbnail and what it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,7 +83,7 @@ impl Source {
         limits::check_source_size(source_len, limits)?;
         let format = ImageFormat::sniff(head)
             .ok_or_else(|| Error::unsupported("unsupported image format"))?;
-        let header = decode::read_header(head, format)?;
+        let header = format::read_header(head, format)?;
         limits::check_pixels(header.width, header.height, header.frames, limits)?;
         Ok(Source { format, header })
     }
@@ -126,7 +126,7 @@ pub(crate) fn decode_upright(
     shrink: u32,
     limits: &Limits,
 ) -> Result<Upright, Error> {
-    let decoded = decode::decode(input, source.format, &source.header, shrink, limits)?;
+    let decoded = format::decode(input, source.format, &source.header, shrink, limits)?;
     let from_palette = decoded.from_palette;
     let bitmap = colour::to_srgb(decoded)?;
     let bitmap = orient::apply(bitmap, source.header.orientation);
@@ -201,7 +201,7 @@ pub(crate) fn finish(upright: &Upright, plan: Plan, job: &Job) -> Result<Thumbna
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::operation::{Fit, Flip, OutputFormat, Rgb, Rotation};
+    use crate::job::{Fit, Flip, OutputFormat, Rgb, Rotation};
 
     /// A `width` x `height` RGB PNG, red on the left half, blue on the right.
     fn halves_png(width: u32, height: u32) -> Vec<u8> {

@@ -9,11 +9,11 @@
 //! checked, counting every frame, since the original is what `test` sends
 //! on.
 
-use crate::decode::{self, gif, png, webp};
 use crate::error::Error;
+use crate::format::ImageFormat;
+use crate::format::{self, gif, png, webp};
+use crate::job::Limits;
 use crate::limits;
-use crate::operation::Limits;
-use crate::sniff::ImageFormat;
 
 /// What [`probe`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,7 +71,7 @@ pub fn probe(bytes: &[u8], limits: &Limits) -> Result<ImageInfo, Error> {
     limits::check_source_size(bytes.len() as u64, limits)?;
     let format =
         ImageFormat::sniff(bytes).ok_or_else(|| Error::unsupported("unsupported image format"))?;
-    let header = decode::read_header(bytes, format)?;
+    let header = format::read_header(bytes, format)?;
     let (mut width, mut height) = (header.width, header.height);
     let frames = match format {
         ImageFormat::Gif => {
@@ -104,7 +104,7 @@ mod tests {
     use super::*;
     use crate::bitmap::{Bitmap, Layout};
     use crate::error::ErrorClass;
-    use crate::operation::EncodeOptions;
+    use crate::job::EncodeOptions;
 
     fn jpeg(width: u32, height: u32) -> Vec<u8> {
         let bitmap = Bitmap::new(
@@ -114,7 +114,7 @@ mod tests {
             vec![128; (width * height * 3) as usize],
         )
         .unwrap();
-        crate::encode::encode(bitmap, ImageFormat::Jpeg, &EncodeOptions::default()).unwrap()
+        crate::format::encode::encode(bitmap, ImageFormat::Jpeg, &EncodeOptions::default()).unwrap()
     }
 
     /// `jpeg` with an APP1 EXIF segment giving `orientation`, after SOI.
@@ -139,7 +139,7 @@ mod tests {
             vec![9; (width * height * 4) as usize],
         )
         .unwrap();
-        crate::encode::encode(bitmap, ImageFormat::Png, &EncodeOptions::default()).unwrap()
+        crate::format::encode::encode(bitmap, ImageFormat::Png, &EncodeOptions::default()).unwrap()
     }
 
     /// A GIF of `frames` frames of `width` x `height`, each one a complete

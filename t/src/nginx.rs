@@ -558,6 +558,15 @@ impl Nginx {
     /// cache directory is kept. The error log is kept too (the verdict
     /// covers both runs); readiness is judged on what the new run logs.
     pub fn restart(&mut self) {
+        self.stop_for_now();
+        self.start_again();
+    }
+
+    /// The first half of [`Nginx::restart`]: stops nginx gracefully (it
+    /// must exit cleanly) and keeps its prefix, configuration and port, so
+    /// a test can see what happens while it is away (a cluster node taken
+    /// out) before [`Nginx::start_again`].
+    pub fn stop_for_now(&mut self) {
         if let Err(why) = self.stop() {
             panic!(
                 "the stop before the restart was not clean: {why}
@@ -565,6 +574,11 @@ impl Nginx {
                 self.report()
             );
         }
+    }
+
+    /// The second half of [`Nginx::restart`]: starts a stopped nginx again
+    /// on the same prefix, configuration and port.
+    pub fn start_again(&mut self) {
         let log_from = fs::metadata(self.error_log_path()).map_or(0, |m| m.len() as usize);
         let _ = fs::remove_file(self.path("logs/nginx.pid"));
         let child = spawn_nginx(

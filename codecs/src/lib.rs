@@ -4,4 +4,5 @@
 //! in a `// SAFETY:` comment.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod avif;
 pub mod webp_anim;

@@ -21,7 +21,7 @@ pub mod url;
 pub use cache::{decode_cache, key, store};
 pub use format::sniff;
 pub use job as operation;
-pub use processing::adjust;
+pub use job::adjustments as adjust;
 pub use url::{names, query, signature};
 
 pub use error::{Error, ErrorClass};

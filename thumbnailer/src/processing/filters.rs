@@ -3,14 +3,7 @@
 //! cost follows the output size, not the source's.
 
 use crate::bitmap::{Bitmap, Layout};
-
-/// The largest sharpen percentage used; larger values are treated as this.
-/// At 1000 the 1-D kernel is already [-2.5, 6, -2.5].
-pub const SHARPEN_MAX: u16 = 1000;
-
-/// Blur sigmas accepted, in tenths of a pixel (0.3 ..= 100).
-pub const BLUR_MIN: u16 = 3;
-pub const BLUR_MAX: u16 = 1000;
+use crate::job::adjustments::{BLUR_MAX, BLUR_MIN, SHARPEN_MAX};
 
 /// Colour channels before any alpha.
 fn colour_channels(layout: Layout) -> usize {

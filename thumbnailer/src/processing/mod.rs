@@ -1,9 +1,8 @@
 //! The pipeline's steps between decoding and encoding, one file each;
 //! `crate::pipeline` runs them in order.
 
-pub mod adjust;
+pub(crate) mod adjust;
 pub(crate) mod colour;
-pub(crate) mod enlarge;
 pub(crate) mod filters;
 pub(crate) mod geometry;
 pub(crate) mod orient;

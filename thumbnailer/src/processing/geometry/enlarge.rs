@@ -5,7 +5,7 @@
 //! crop) ask for it, and the default plans stay as they were.
 
 use crate::job::{Fit, Geometry};
-use crate::processing::geometry::{clamp_u32, div_round, window, Plan, Region};
+use crate::processing::geometry::region::{clamp_u32, div_round, window, Plan, Region};
 
 /// Largest output side, the largest JPEG/WebP side: a free side scaled up
 /// from a thin source could otherwise overflow. The pixel limit

@@ -1,19 +1,17 @@
-//! Writes the final bitmap as JPEG (libjpeg-turbo), PNG (`png`, truecolour
-//! through `image`, indexed directly), WebP (libwebp) or GIF (`gif`, with
-//! the palette chosen here). Only pixels are
-//! written: no EXIF, XMP, comments, ICC or trailing bytes of the source can
-//! reach the output.
-
-use image::codecs::png::{CompressionType, FilterType, PngEncoder};
-use image::{ExtendedColorType, ImageEncoder};
-use turbojpeg::{Compressor, Image, PixelFormat, Subsamp};
+//! Chooses the output format and hands the final bitmap to that format's
+//! encoder (`jpeg::encode`, `png::encode`, `webp::encode`, `gif::encode`).
+//! Only pixels are written: no EXIF, XMP, comments, ICC or trailing bytes of
+//! the source can reach the output. The tests here go through this dispatch.
 
 use crate::bitmap::{Bitmap, Layout};
 use crate::error::Error;
 use crate::format::ImageFormat;
-use crate::job::{clamp_quality, EncodeOptions, OutputFormat};
+use crate::job::{EncodeOptions, OutputFormat};
 
-use crate::format::palette;
+use crate::format::gif::encode::encode_gif;
+use crate::format::jpeg::encode::encode_jpeg;
+use crate::format::png::encode::{encode_png, encode_png_indexed};
+use crate::format::webp::encode::encode_webp;
 
 /// The format to write: the requested one, or for `Original` the input's own
 /// where we have an encoder, else PNG for transparent images and JPEG otherwise.
@@ -83,176 +81,12 @@ pub(crate) fn encode_with_source(
     }
 }
 
-fn jpeg_error(e: turbojpeg::Error) -> Error {
-    Error::internal(format!("jpeg encode failed: {e}"))
-}
-
-fn encode_jpeg(bitmap: Bitmap, options: &EncodeOptions) -> Result<Vec<u8>, Error> {
-    let (format, subsamp) = match bitmap.layout {
-        Layout::Gray => (PixelFormat::GRAY, Subsamp::Gray),
-        // 4:2:0: the chroma resolution eyes cannot tell apart at thumbnail sizes.
-        _ => (PixelFormat::RGB, Subsamp::Sub2x2),
-    };
-    let mut compressor = Compressor::new().map_err(jpeg_error)?;
-    compressor
-        .set_quality(i32::from(clamp_quality(options.jpeg_quality)))
-        .map_err(jpeg_error)?;
-    compressor.set_subsamp(subsamp).map_err(jpeg_error)?;
-    // Optimised Huffman tables cost little at thumbnail sizes and save ~5%.
-    compressor.set_optimize(true).map_err(jpeg_error)?;
-    compressor
-        .set_progressive(options.interlace)
-        .map_err(jpeg_error)?;
-    let image = Image {
-        pixels: bitmap.data.as_slice(),
-        width: bitmap.width as usize,
-        pitch: bitmap.row_bytes(),
-        height: bitmap.height as usize,
-        format,
-    };
-    compressor.compress_to_vec(image).map_err(jpeg_error)
-}
-
-fn encode_png(bitmap: Bitmap) -> Result<Vec<u8>, Error> {
-    let colour = match bitmap.layout {
-        Layout::Gray => ExtendedColorType::L8,
-        Layout::Rgb => ExtendedColorType::Rgb8,
-        Layout::Rgba => ExtendedColorType::Rgba8,
-    };
-    let mut out = Vec::new();
-    // Fast deflate: thumbnails are small and served from cache; the level
-    // matters far less than latency.
-    PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive)
-        .write_image(&bitmap.data, bitmap.width, bitmap.height, colour)
-        .map_err(|e| Error::internal(format!("png encode failed: {e}")))?;
-    Ok(out)
-}
-
-fn encode_png_indexed(bitmap: &Bitmap) -> Result<Vec<u8>, Error> {
-    let indexed = palette::quantise(bitmap);
-    let (plte, trns) = (indexed.plte(), indexed.trns());
-    let depth = bit_depth(indexed.palette.len());
-    let data = pack_indices(indexed.indices, bitmap.width as usize, depth);
-    let mut out = Vec::new();
-    let mut encoder = png::Encoder::new(&mut out, bitmap.width, bitmap.height);
-    encoder.set_color(png::ColorType::Indexed);
-    encoder.set_depth(depth);
-    encoder.set_palette(plte);
-    if !trns.is_empty() {
-        encoder.set_trns(trns);
-    }
-    // Not the fast deflate of truecolour PNGs: it only codes runs of zero
-    // bytes, which filtered truecolour rows are full of and indices are not
-    // (unfiltered, it wrote palette thumbnails six times larger than
-    // truecolour; filtered, still up to twice zlib's size). zlib level 3
-    // costs about 1 ms at 350x350 and comes within some 5% of level 6 on the
-    // corpus's palette images. No filter: indices are not quantities whose
-    // differences compress better (the usual advice, and smaller here too).
-    encoder.set_deflate_compression(png::DeflateCompression::Level(3));
-    encoder.set_filter(png::Filter::NoFilter);
-    let png_error = |e: png::EncodingError| Error::internal(format!("png encode failed: {e}"));
-    let mut writer = encoder.write_header().map_err(png_error)?;
-    writer.write_image_data(&data).map_err(png_error)?;
-    writer.finish().map_err(png_error)?;
-    Ok(out)
-}
-
-/// The fewest bits per pixel that can address `colours` palette entries.
-fn bit_depth(colours: usize) -> png::BitDepth {
-    match colours {
-        0..=2 => png::BitDepth::One,
-        3..=4 => png::BitDepth::Two,
-        5..=16 => png::BitDepth::Four,
-        _ => png::BitDepth::Eight,
-    }
-}
-
-/// Packs one index a byte into rows of `depth` bits an index, leftmost pixel
-/// in the high bits, each row starting on a new byte.
-fn pack_indices(indices: Vec<u8>, width: usize, depth: png::BitDepth) -> Vec<u8> {
-    let bits = depth as usize;
-    if bits == 8 {
-        return indices;
-    }
-    let per_byte = 8 / bits;
-    let mut out = Vec::with_capacity(indices.len().div_ceil(width) * width.div_ceil(per_byte));
-    for row in indices.chunks_exact(width) {
-        for group in row.chunks(per_byte) {
-            let byte = group
-                .iter()
-                .enumerate()
-                .fold(0u8, |byte, (k, &i)| byte | i << (8 - bits * (k + 1)));
-            out.push(byte);
-        }
-    }
-    out
-}
-
-/// Alpha from here up is opaque in a GIF, below it transparent: GIF has one
-/// transparent index and no partial alpha. Half way, as libgd's truecolour
-/// to palette conversion decides.
-const GIF_OPAQUE_FROM: u8 = 128;
-
-/// A still GIF: the pixels reduced to at most 256 colours by the same
-/// palette code as indexed PNGs (exact when there are that few), alpha made
-/// all or nothing (the colour of a kept translucent pixel is its own, not
-/// blended), every transparent pixel the one transparent index.
-/// `interlace` writes the rows in GIF's four-pass order.
-fn encode_gif(bitmap: Bitmap, options: &EncodeOptions) -> Result<Vec<u8>, Error> {
-    let too_large = || Error::internal("a gif side is at most 65535 pixels");
-    let width = u16::try_from(bitmap.width).map_err(|_| too_large())?;
-    let height = u16::try_from(bitmap.height).map_err(|_| too_large())?;
-    let mut bitmap = bitmap;
-    if bitmap.layout == Layout::Rgba {
-        for px in bitmap.data.chunks_exact_mut(4) {
-            px[3] = if px[3] >= GIF_OPAQUE_FROM { 255 } else { 0 };
-        }
-    }
-    let indexed = palette::quantise(&bitmap.drop_opaque_alpha());
-    // Transparent entries come first, and there is at most the one.
-    let transparent = (indexed.palette.first().map(|c| c[3]) == Some(0)).then_some(0);
-    let rows: Vec<&[u8]> = indexed.indices.chunks_exact(usize::from(width)).collect();
-    let order: Vec<usize> = if options.interlace {
-        [(0, 8), (4, 8), (2, 4), (1, 2)]
-            .into_iter()
-            .flat_map(|(start, step)| (start..rows.len()).step_by(step))
-            .collect()
-    } else {
-        (0..rows.len()).collect()
-    };
-    let pixels: Vec<u8> = order
-        .iter()
-        .flat_map(|&y| rows[y].iter().copied())
-        .collect();
-    let gif_error = |e: gif::EncodingError| Error::internal(format!("gif encode failed: {e}"));
-    let mut out = Vec::new();
-    {
-        let mut encoder =
-            gif::Encoder::new(&mut out, width, height, &indexed.plte()).map_err(gif_error)?;
-        let mut frame = gif::Frame::from_indexed_pixels(width, height, pixels, transparent);
-        frame.interlaced = options.interlace;
-        encoder.write_frame(&frame).map_err(gif_error)?;
-    }
-    Ok(out)
-}
-
-fn encode_webp(bitmap: Bitmap, options: &EncodeOptions) -> Result<Vec<u8>, Error> {
-    let encoder = match bitmap.layout {
-        Layout::Rgba => webp::Encoder::from_rgba(&bitmap.data, bitmap.width, bitmap.height),
-        _ => webp::Encoder::from_rgb(&bitmap.data, bitmap.width, bitmap.height),
-    };
-    let quality = clamp_quality(options.webp_quality);
-    let lossless = quality == 100;
-    let memory = encoder
-        .encode_simple(lossless, f32::from(quality))
-        .map_err(|e| Error::internal(format!("webp encode failed: {e:?}")))?;
-    Ok(memory.to_vec())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::palette;
     use crate::test_data::corpus_file;
+    use turbojpeg::Subsamp;
 
     #[test]
     fn original_format_table() {

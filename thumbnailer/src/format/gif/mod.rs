@@ -2,6 +2,8 @@
 //! (both can declare a bomb); the `gif` crate, through `image`, decodes only
 //! the first frame, so frame floods cost nothing.
 
+pub(crate) mod encode;
+
 use std::io::Cursor;
 
 use image::codecs::gif::GifDecoder;

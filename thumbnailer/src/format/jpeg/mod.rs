@@ -2,6 +2,8 @@
 //! orientation, ICC, Adobe CMYK inversion), libjpeg-turbo for the pixels,
 //! decoded at 1/2, 1/4 or 1/8 scale when the output is small enough.
 
+pub(crate) mod encode;
+
 use std::borrow::Cow;
 
 use turbojpeg::{Colorspace, Decompressor, Image, PixelFormat, ScalingFactor};

@@ -1,6 +1,8 @@
 //! PNG: IHDR and the pre-IDAT chunks are walked by hand (no inflating) for the
 //! header facts; the `png` crate, through `image`, decodes the pixels.
 
+pub(crate) mod encode;
+
 use std::io::Cursor;
 
 use image::codecs::png::PngDecoder;

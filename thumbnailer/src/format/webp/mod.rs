@@ -2,6 +2,8 @@
 //! and the EXIF orientation; `image-webp`, through `image`, decodes the
 //! first frame.
 
+pub(crate) mod encode;
+
 use std::io::Cursor;
 
 use image::codecs::webp::WebPDecoder;

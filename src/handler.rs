@@ -33,7 +33,7 @@ use crate::cache::{self, wall_clock_ms, CachePath};
 use crate::conf::Filter;
 use crate::errors::{Class, Refusal};
 use crate::index::{self, Claimed, Found, ReadyEntry, SharedValidators, Slot};
-use crate::memory::BudgetHandle;
+use crate::memory::{BudgetHandle, Gauge, GaugeTicket};
 use crate::request::{self, Mode};
 use crate::response::{self, Body, Meta};
 use crate::status::CacheStatus;
@@ -86,6 +86,9 @@ pub struct RequestCtx {
     budget: Option<BudgetHandle>,
     memory_timeout: u64,
     memory_wait_started_ms: Option<u64>,
+    /// Counts this request as waiting for memory or a slot, from its first
+    /// refusal until its generation ends.
+    waiting_for_room: Option<GaugeTicket>,
     wait_event: ngx_event_t,
 }
 
@@ -277,6 +280,7 @@ fn handle(r: &mut ngx_http_request_t) -> Next {
         budget: mcf_budget,
         memory_timeout: mcf_memory_timeout,
         memory_wait_started_ms: None,
+        waiting_for_room: None,
         // SAFETY: an all-zero event is nginx's idle event.
         wait_event: unsafe { core::mem::zeroed() },
     };
@@ -538,6 +542,11 @@ fn wait_for_room(r: &mut ngx_http_request_t, room: Room) -> Next {
     let started = *ctx
         .memory_wait_started_ms
         .get_or_insert(now.saturating_sub(waited_in_thread));
+    if ctx.waiting_for_room.is_none() {
+        ctx.waiting_for_room = ctx
+            .budget
+            .map(|budget| budget.count(Gauge::WaitingForRoom, current_pid()));
+    }
     let waited = now.saturating_sub(started);
     if waited >= ctx.memory_timeout {
         ctx.release_claim();
@@ -607,6 +616,8 @@ fn finish(r: &mut ngx_http_request_t, result: Result<Outcome, TaskFailure>) -> N
     let Some(ctx) = request_ctx(r) else {
         return Next::Done(SERVER_ERROR);
     };
+    // Waiting ends here, unless wait_for_room below counts it again.
+    ctx.waiting_for_room = None;
     let generated = match result {
         Ok(Outcome::Made(generated)) => generated,
         Ok(Outcome::Probed { info, original }) => return answer_probe(r, &info, &original),
@@ -651,7 +662,7 @@ fn finish(r: &mut ngx_http_request_t, result: Result<Outcome, TaskFailure>) -> N
         let mut victims: Vec<Slot> = Vec::new();
         let mut discard = false;
         let mut locked = index.lock();
-        locked.counters().generated += 1;
+        locked.counters().record_generation(generated.elapsed);
         match (&generated.stored, ctx.claimed) {
             (Some(Ok(file_size)), Some(since_ms)) => {
                 let ready = ReadyEntry {

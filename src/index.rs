@@ -124,7 +124,21 @@ pub struct Counters {
     pub source_fetches_4xx: u64,
     pub source_fetches_5xx: u64,
     pub source_fetches_error: u64,
+    /// How long generations took (`record_generation`): how many fell in
+    /// each of `GENERATION_BUCKETS_US` (not cumulative; the last is past
+    /// the largest bound), and their sum in microseconds.
+    pub generation_buckets: [u64; GENERATION_BUCKETS_US.len() + 1],
+    pub generation_us_sum: u64,
 }
+
+/// Upper bounds, inclusive, of the generation time histogram's buckets in
+/// microseconds: from a small thumbnail of a small original (a few ms) to a
+/// large original on a busy machine, past which `image_filter_rs_memory_timeout`
+/// and clients give up anyway.
+pub const GENERATION_BUCKETS_US: [u64; 11] = [
+    5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000,
+    10_000_000,
+];
 
 /// How the fetch of an original from an upstream ended, as counted in
 /// `Counters`: the classes a Prometheus scrape shows as `class="..."`.
@@ -176,6 +190,19 @@ impl SourceFetch {
 }
 
 impl Counters {
+    /// Counts one finished generation and its time in the histogram, so
+    /// that the histogram's count and `generated` are the same figure.
+    pub fn record_generation(&mut self, elapsed: core::time::Duration) {
+        let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let bucket = GENERATION_BUCKETS_US
+            .iter()
+            .position(|&bound| us <= bound)
+            .unwrap_or(GENERATION_BUCKETS_US.len());
+        self.generated += 1;
+        self.generation_buckets[bucket] += 1;
+        self.generation_us_sum = self.generation_us_sum.saturating_add(us);
+    }
+
     /// Counts one fetch of an original from an upstream; call it under the
     /// zone's lock: `index.lock().counters().record_source_fetch(class)`.
     pub fn record_source_fetch(&mut self, class: SourceFetch) {

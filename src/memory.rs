@@ -10,6 +10,10 @@
 //! zone. Reservations and slots are also counted per process, so that what
 //! a worker killed mid-generation held is taken back by the next process
 //! that finds the budget short, instead of leaking for good.
+//!
+//! The same per-process records hold the gauges the status page shows
+//! (jobs waiting for room, module tasks queued in and run by thread pools),
+//! so that a dead worker's share drops out of them too.
 
 use core::ffi::{c_char, c_void};
 use core::ptr::{self, NonNull};
@@ -18,10 +22,10 @@ use std::time::{Duration, Instant};
 
 use ngx::core::{Status, NGX_CONF_ERROR};
 use ngx::ffi::{
-    ngx_conf_t, ngx_int_t, ngx_shared_memory_add, ngx_shm_zone_t, ngx_slab_alloc, ngx_slab_pool_t,
-    ngx_str_t, NGX_ERROR,
+    ngx_conf_t, ngx_http_request_t, ngx_int_t, ngx_shared_memory_add, ngx_shm_zone_t,
+    ngx_slab_alloc, ngx_slab_pool_t, ngx_str_t, NGX_ERROR,
 };
-use ngx::http::HttpModule;
+use ngx::http::{HttpModule, HttpModuleMainConf};
 use ngx::ngx_string;
 
 use crate::ImageFilterRsModule;
@@ -29,7 +33,7 @@ use crate::ImageFilterRsModule;
 pub const DEFAULT_BUDGET: u64 = 256 * 1024 * 1024;
 pub const DEFAULT_TIMEOUT_MS: u64 = 5000;
 
-const MAGIC: u64 = u64::from_le_bytes(*b"IFRSMEM2");
+const MAGIC: u64 = u64::from_le_bytes(*b"IFRSMEM3");
 /// Processes that can hold reservations at once; more workers than this
 /// share the last slots' accounting, which only delays reclaiming.
 const HOLDERS: usize = 128;
@@ -39,7 +43,26 @@ struct Holder {
     pid: AtomicI32,
     slots: AtomicU32,
     bytes: AtomicU64,
+    /// This process's jobs in each `Gauge`.
+    gauges: [AtomicU32; GAUGES],
 }
+
+/// What a `GaugeTicket` counts while it lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gauge {
+    /// Requests whose generation was refused memory or a generation slot,
+    /// from that first refusal until their generation ends or they give up
+    /// with 503.
+    WaitingForRoom = 0,
+    /// Module tasks posted to an nginx thread pool that no pool thread has
+    /// started yet: the module's share of the pool's queue, which nginx
+    /// does not expose.
+    PoolQueued = 1,
+    /// Module tasks a pool thread is running.
+    PoolRunning = 2,
+}
+
+const GAUGES: usize = 3;
 
 #[repr(C)]
 pub struct Budget {
@@ -109,6 +132,53 @@ impl Drop for Slot {
     }
 }
 
+/// One job counted in a `Gauge` of the shared zone until dropped.
+pub struct GaugeTicket {
+    budget: &'static Budget,
+    holder: usize,
+    gauge: Gauge,
+}
+
+impl GaugeTicket {
+    fn new(budget: &'static Budget, holder: usize, gauge: Gauge) -> GaugeTicket {
+        budget.holders[holder].gauges[gauge as usize].fetch_add(1, Ordering::AcqRel);
+        GaugeTicket {
+            budget,
+            holder,
+            gauge,
+        }
+    }
+
+    /// The same job, counted in `gauge` instead (a queued task a thread
+    /// has started).
+    pub fn move_to(self, gauge: Gauge) -> GaugeTicket {
+        GaugeTicket::new(self.budget, self.holder, gauge)
+    }
+}
+
+impl Drop for GaugeTicket {
+    fn drop(&mut self) {
+        self.budget.holders[self.holder].gauges[self.gauge as usize].fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The budget's figures at one moment, for the status page.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BudgetFigures {
+    /// `image_filter_rs_memory`, and how much of it generations hold.
+    pub limit: u64,
+    pub reserved: u64,
+    /// `image_filter_rs_concurrency` (0: no limit), the slots taken, and
+    /// the pool threads asleep waiting for one.
+    pub slot_limit: u32,
+    pub slots_taken: u32,
+    pub slot_waiters: u32,
+    /// Live processes' totals of each `Gauge`.
+    pub waiting_for_room: u64,
+    pub pool_queued: u64,
+    pub pool_running: u64,
+}
+
 /// A handle the pool thread can carry: the shared budget is 'static for the
 /// life of the process.
 #[derive(Clone, Copy)]
@@ -157,6 +227,36 @@ impl BudgetHandle {
 
     pub fn reserved(self) -> u64 {
         self.0.reserved.load(Ordering::Acquire)
+    }
+
+    /// Counts one job of process `pid` in `gauge` while the ticket lives.
+    pub fn count(self, gauge: Gauge, pid: i32) -> GaugeTicket {
+        GaugeTicket::new(self.0, holder_slot(self.0, pid), gauge)
+    }
+
+    /// What the budget and the gauges show now. The gauges of processes
+    /// that died without dropping their tickets are left out.
+    pub fn figures(self) -> BudgetFigures {
+        let budget = self.0;
+        let mut figures = BudgetFigures {
+            limit: budget.limit.load(Ordering::Acquire),
+            reserved: budget.reserved.load(Ordering::Acquire),
+            slot_limit: budget.slot_limit.load(Ordering::Acquire),
+            slots_taken: budget.slots_taken.load(Ordering::Acquire),
+            slot_waiters: budget.slot_waiters.load(Ordering::Acquire),
+            ..BudgetFigures::default()
+        };
+        for holder in &budget.holders {
+            let pid = holder.pid.load(Ordering::Acquire);
+            if pid == 0 || !crate::cache::process_alive(pid) {
+                continue;
+            }
+            let gauge = |g: Gauge| u64::from(holder.gauges[g as usize].load(Ordering::Acquire));
+            figures.waiting_for_room += gauge(Gauge::WaitingForRoom);
+            figures.pool_queued += gauge(Gauge::PoolQueued);
+            figures.pool_running += gauge(Gauge::PoolRunning);
+        }
+        figures
     }
 
     /// A generation slot, waiting up to `wait` for one to come free (a pool
@@ -273,6 +373,9 @@ fn reclaim_dead(budget: &Budget) {
             budget.slots_taken.fetch_sub(slots, Ordering::AcqRel);
             futex_wake(&budget.slots_taken, i32::MAX);
         }
+        for gauge in &holder.gauges {
+            gauge.store(0, Ordering::Release);
+        }
         let _ = holder
             .pid
             .compare_exchange(pid, 0, Ordering::AcqRel, Ordering::Acquire);
@@ -309,6 +412,11 @@ impl MemoryBudget {
         zone_ref.noreuse = 0;
         budget.zone = zone;
         Ok(budget)
+    }
+
+    /// The request's shared budget, if nginx mapped it.
+    pub fn of_request(r: &ngx_http_request_t) -> Option<BudgetHandle> {
+        ImageFilterRsModule::main_conf(r)?.budget.as_ref()?.handle()
     }
 
     pub fn handle(&self) -> Option<BudgetHandle> {

@@ -69,17 +69,15 @@ fn set_headers(r: &mut ngx_http_request_t, meta: &Meta<'_>) -> Option<()> {
     out.content_type_len = content_type.len;
     out.content_type = content_type;
     out.content_type_lowcase = ptr::null_mut();
-    if meta.etag.is_empty() {
-        r.set_allow_ranges(1);
-        return Some(());
-    }
-    let etag = pool_bytes(r, meta.etag.as_bytes())?;
-    let etag = push_header(r, ngx_string!("ETag"), etag)?;
-    r.headers_out.etag = etag;
+    // A negotiated body without validators (the status page) varies too.
     if meta.vary_accept {
         push_header(r, ngx_string!("Vary"), ngx_string!("Accept"))?;
     }
     r.set_allow_ranges(1);
+    if !meta.etag.is_empty() {
+        let etag = pool_bytes(r, meta.etag.as_bytes())?;
+        r.headers_out.etag = push_header(r, ngx_string!("ETag"), etag)?;
+    }
     Some(())
 }
 

@@ -31,7 +31,7 @@ use thumbnailer::{estimate_peak_memory, make_thumbnail, Job, Thumbnail};
 use thumbnailer::ErrorClass;
 
 use crate::errors::{Class, Refusal};
-use crate::memory::{Admission, BudgetHandle};
+use crate::memory::{Admission, BudgetHandle, Gauge, GaugeTicket, MemoryBudget};
 
 /// Where and under which identity a finished thumbnail is stored.
 pub struct StoreTarget {
@@ -350,6 +350,8 @@ struct PoolSlot<W> {
     /// with the request open and its answer lost. It never needs to fire;
     /// the completion event removes it.
     guard: ngx_event_t,
+    /// Counts the work as queued until a pool thread starts it.
+    queued: Option<GaugeTicket>,
 }
 
 const GUARD_TIMER_MS: ngx_msec_t = 3_600_000;
@@ -384,6 +386,8 @@ pub fn post<W: PoolWork>(
             request: ptr::from_mut(r),
             // An all-zero event is nginx's idle event.
             guard: core::mem::zeroed(),
+            queued: MemoryBudget::of_request(r)
+                .map(|budget| budget.count(Gauge::PoolQueued, crate::handler::current_pid())),
         }));
         task.ctx.cast::<*mut PoolSlot<W>>().write(slot);
         task.handler = Some(run_in_thread::<W>);
@@ -485,6 +489,7 @@ unsafe extern "C" fn run_in_thread<W: PoolWork>(data: *mut c_void, _log: *mut ng
     // SAFETY: `data` is the task context holding the slot pointer written in
     // `post`; nothing else touches the slot until the completion event.
     let slot = unsafe { &mut **data.cast::<*mut PoolSlot<W>>() };
+    let _running = slot.queued.take().map(|t| t.move_to(Gauge::PoolRunning));
     // Each work turns its own panics into a result; this only keeps an
     // unwind from crossing into nginx's thread.
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| slot.work.run()));

@@ -26,6 +26,7 @@ pub mod nginx;
 pub mod paths;
 pub mod presets;
 pub mod procfs;
+pub mod prometheus;
 pub mod sign;
 pub mod status;
 pub mod tmpfs;

@@ -12,6 +12,7 @@ packages=(
     python3-venv libmagic1       # make test-python: its venv; python-magic (versatileimagefield)
     libavif-dev                  # AVIF in and out (libavif with dav1d and libaom)
     prometheus                   # promtool, which checks the metrics exposition in t/
+    libjxl-tools                 # cjxl, which makes the JPEG XL originals of the tests
 )
 # Word lists above carry comments; keep only package names.
 wanted=()

@@ -212,8 +212,18 @@ fn prometheus_counters_equal_the_json_figures_after_two_workers_served() {
     nginx.get("/q/absent.jpg?w=64&h=64").assert_status(404);
     nginx.get("/q/seeding.jpg?w=abc").assert_status(400);
 
-    let prom = prometheus(&nginx);
-    let json = json(&nginx);
+    // The cache manager adds to originals_checked every second: a JSON page
+    // fetched between two identical expositions saw the same figures.
+    let (prom, json) = wait_until(
+        "two identical expositions around a JSON page",
+        Duration::from_secs(10),
+        || {
+            let before = prometheus(&nginx);
+            let json = json(&nginx);
+            let after = prometheus(&nginx);
+            (before.text == after.text).then_some((after, json))
+        },
+    );
 
     if let Some((ok, said)) = promtool_check(&prom.text) {
         assert!(

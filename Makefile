@@ -90,7 +90,7 @@ clean:
 # Benchmarks (bench/README.md): release builds, each compared with a
 # reference measured in the same run. PHOTOS=DIR overrides ../shared/photos;
 # BENCH_TARGET_DIR=DIR builds the bench tools outside target/.
-.PHONY: bench-pipeline bench-hit bench-load bench-warm bench-peers
+.PHONY: bench-pipeline bench-hit bench-load bench-warm bench-peers bench-cluster
 
 bench-pipeline: deps
 	bench/pipeline.sh
@@ -108,3 +108,9 @@ bench-warm: build
 # on imgproxy's benchmark workload; ROUNDS=N SECONDS=N scale it.
 bench-peers: build
 	bench/peers.sh
+
+# The cluster recipe (nginx-conf/cluster/) on this machine: one node against
+# three behind the front, cold and hit, and the front's hit path against a
+# static file; ROUNDS=N CONNECTIONS=N DURATION=S scale it.
+bench-cluster: build
+	bench/cluster.sh

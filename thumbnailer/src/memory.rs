@@ -83,7 +83,24 @@ pub fn estimate_peak_memory(
     };
     let (transposed_w, _) = header.orientation.upright_size(1, 2);
     let copies = if transposed_w == 2 { 2 } else { 1 };
-    Ok(BASE + source_len + copies * decoded + 3 * output + turned + blur + palette + coefficients)
+    // jxl-oxide renders from 32-bit float planes; its allocation budget is
+    // the bound.
+    let renderer = if format == ImageFormat::Jxl {
+        u64::from(header.width)
+            * u64::from(header.height)
+            * crate::format::jxl::WORK_BYTES_PER_PIXEL
+    } else {
+        0
+    };
+    Ok(BASE
+        + source_len
+        + copies * decoded
+        + 3 * output
+        + turned
+        + blur
+        + palette
+        + coefficients
+        + renderer)
 }
 
 /// Whether the frame header before the first scan is a progressive one

@@ -30,7 +30,7 @@ pub(crate) fn choose_format(
         OutputFormat::Placeholder(_) => ImageFormat::Webp,
         OutputFormat::Original => match input {
             ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::Webp | ImageFormat::Gif => input,
-            ImageFormat::Tiff | ImageFormat::Avif => {
+            ImageFormat::Tiff | ImageFormat::Avif | ImageFormat::Jxl => {
                 if has_alpha {
                     ImageFormat::Png
                 } else {

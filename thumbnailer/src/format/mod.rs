@@ -6,6 +6,7 @@ pub(crate) mod encode;
 pub(crate) mod gif;
 mod image_rs;
 pub(crate) mod jpeg;
+pub(crate) mod jxl;
 mod palette;
 pub(crate) mod png;
 pub mod sniff;
@@ -58,6 +59,7 @@ pub(crate) fn read_header(data: &[u8], format: ImageFormat) -> Result<Header, Er
         ImageFormat::Gif => gif::read_header(data),
         ImageFormat::Webp => webp::read_header(data),
         ImageFormat::Tiff => tiff::read_header(data),
+        ImageFormat::Jxl => jxl::read_header(data),
         other => Err(unsupported_format(other)),
     }
 }
@@ -77,6 +79,7 @@ pub(crate) fn decode(
         ImageFormat::Gif => gif::decode(data, header, limits),
         ImageFormat::Webp => webp::decode(data, header, limits),
         ImageFormat::Tiff => tiff::decode(data, header, limits),
+        ImageFormat::Jxl => jxl::decode(data, header, limits),
         other => Err(unsupported_format(other)),
     }
 }

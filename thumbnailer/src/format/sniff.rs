@@ -10,6 +10,7 @@ pub enum ImageFormat {
     Webp,
     Tiff,
     Avif,
+    Jxl,
 }
 
 impl ImageFormat {
@@ -22,6 +23,7 @@ impl ImageFormat {
             ImageFormat::Webp => "image/webp",
             ImageFormat::Tiff => "image/tiff",
             ImageFormat::Avif => "image/avif",
+            ImageFormat::Jxl => "image/jxl",
         }
     }
 
@@ -35,6 +37,7 @@ impl ImageFormat {
             ImageFormat::Webp => "webp",
             ImageFormat::Tiff => "tiff",
             ImageFormat::Avif => "avif",
+            ImageFormat::Jxl => "jxl",
         }
     }
 
@@ -56,6 +59,8 @@ impl ImageFormat {
             Some(ImageFormat::Tiff)
         } else if is_avif(bytes) {
             Some(ImageFormat::Avif)
+        } else if crate::format::jxl::is_jxl(bytes) {
+            Some(ImageFormat::Jxl)
         } else {
             None
         }
@@ -106,6 +111,7 @@ mod tests {
                 Some(ImageFormat::Avif),
             ),
             (b"\0\0\0\x18ftypheic\0\0\0\0mif1heic", None),
+            (b"\xFF\x0A\xFA\x7F", Some(ImageFormat::Jxl)),
             (b"\xFF\xD8", None),
             (b"<svg xmlns=", None),
             (b"", None),

@@ -155,6 +155,8 @@ pub struct LocationConf {
     /// Testing only: how long generation pauses before it starts.
     pub debug_delay: Option<ngx_msec_t>,
     pub webp_quality: Option<Valued<u8>>,
+    /// `image_filter_rs_webp_effort`: libwebp's method, 0..=6.
+    pub webp_effort: Option<u8>,
     /// `image_filter_rs_rotate`: degrees counter-clockwise.
     pub rotate: Option<Valued<Rotation>>,
     pub flip: Option<Flip>,
@@ -225,6 +227,7 @@ impl LocationConf {
                 Some(Valued::Fixed(q)) => q,
                 _ => defaults.webp_quality,
             },
+            webp_effort: self.webp_effort.unwrap_or(defaults.webp_effort),
             interlace: self.interlace.unwrap_or(defaults.interlace),
             background: self.background.unwrap_or(defaults.background),
             transparency: match self.transparency {
@@ -586,6 +589,9 @@ pub fn parse_on_off(v: &[u8]) -> Option<bool> {
     }
 }
 value_directive!(cmd_interlace, LocationConf, interlace, parse_on_off);
+value_directive!(cmd_webp_effort, LocationConf, webp_effort, |v| {
+    parse_decimal(v).filter(|&e| e <= 6).map(|e| e as u8)
+});
 value_directive!(cmd_background, LocationConf, background, parse_colour);
 directive_handler!(pub(crate) cmd_format, LocationConf, |d, lcf| || set_valued(
     &mut d,
@@ -813,6 +819,7 @@ pub fn merge_location(
         conf.sharpen = conf.sharpen.or(prev.sharpen);
         conf.transparency = conf.transparency.or(prev.transparency);
         conf.interlace = conf.interlace.or(prev.interlace);
+        conf.webp_effort = conf.webp_effort.or(prev.webp_effort);
         conf.background = conf.background.or(prev.background);
         conf.format = conf.format.or(prev.format);
         conf.max_pixels = conf.max_pixels.or(prev.max_pixels);

@@ -59,7 +59,7 @@ const fn command(name: ngx_str_t, type_: u32, set: SetHandler, conf: usize) -> n
     }
 }
 
-pub static mut COMMANDS: [ngx_command_t; 28] = [
+pub static mut COMMANDS: [ngx_command_t; 29] = [
     anywhere(
         ngx_string!("image_filter_rs"),
         NGX_CONF_TAKE12,
@@ -99,6 +99,11 @@ pub static mut COMMANDS: [ngx_command_t; 28] = [
         ngx_string!("image_filter_rs_webp_quality"),
         NGX_CONF_TAKE1,
         conf::cmd_webp_quality,
+    ),
+    anywhere(
+        ngx_string!("image_filter_rs_webp_effort"),
+        NGX_CONF_TAKE1,
+        conf::cmd_webp_effort,
     ),
     anywhere(
         ngx_string!("image_filter_rs_interlace"),

@@ -53,6 +53,29 @@ fn jpeg_quality_bounds_are_accepted() {
 }
 
 #[test]
+fn webp_effort_takes_zero_to_six() {
+    for bad in ["7", "-1", "fast"] {
+        let directive = format!("image_filter_rs_webp_effort {bad};");
+        let check = Nginx::builder()
+            .server(&format!(
+                "location /t/ {{ alias @MEDIA@/; image_filter_rs 350x350; {directive} }}"
+            ))
+            .check();
+        let place = check.location_of(&directive);
+        check.assert_fails_with(&[&format!("invalid value \"{bad}\""), &place]);
+    }
+    for ok in ["0", "6"] {
+        Nginx::builder()
+            .server(&format!(
+                "location /t/ {{ alias @MEDIA@/; image_filter_rs 350x350; \
+                 image_filter_rs_webp_effort {ok}; }}"
+            ))
+            .check()
+            .assert_ok();
+    }
+}
+
+#[test]
 fn cache_path_without_keys_zone_is_refused() {
     let check = Nginx::builder()
         .http("image_filter_rs_cache_path @PREFIX@/cache levels=1:2;")

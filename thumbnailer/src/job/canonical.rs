@@ -5,6 +5,7 @@ use crate::cache::key::hex_pair;
 use crate::job::adjustments::{clamp_factor, BLUR_MAX, BLUR_MIN, FACTOR_ONE, SHARPEN_MAX};
 use crate::job::{
     clamp_quality, Fit, Flip, Gravity, Job, OutputFormat, Rgb, Rotation, Transparency,
+    DEFAULT_WEBP_EFFORT,
 };
 
 impl Job {
@@ -75,6 +76,13 @@ impl Job {
         push_number(&mut text, u32::from(clamp_quality(e.jpeg_quality)));
         text.push_str(":wq");
         push_number(&mut text, u32::from(clamp_quality(e.webp_quality)));
+        // Added with the effort setting, absent at the default so existing
+        // keys stay: a rendition made at another effort is the same image
+        // at the same quality, as after a libwebp upgrade.
+        if e.webp_effort.min(6) != DEFAULT_WEBP_EFFORT {
+            text.push_str(":we");
+            push_number(&mut text, u32::from(e.webp_effort.min(6)));
+        }
         text.push_str(if e.interlace { ":i1:bg" } else { ":i0:bg" });
         for channel in [r, gr, b] {
             text.extend(hex_pair(channel).map(char::from));
@@ -377,6 +385,14 @@ mod tests {
             (
                 with(base, |j| j.encode.format = OutputFormat::Gif),
                 "350x200:crop:gif:jq82:wq80:i0:bgffffff",
+            ),
+            (
+                with(base, |j| j.encode.webp_effort = 4),
+                "350x200:crop:original:jq82:wq80:we4:i0:bgffffff",
+            ),
+            (
+                with(base, |j| j.encode.webp_effort = 9),
+                "350x200:crop:original:jq82:wq80:we6:i0:bgffffff",
             ),
         ];
         for (j, want) in table {

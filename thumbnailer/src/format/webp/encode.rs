@@ -1,4 +1,5 @@
-//! WebP out, through libwebp: lossy at the job's quality, lossless at 100.
+//! WebP out, through libwebp: lossy at the job's quality, lossless at 100,
+//! with the job's effort as libwebp's `method`.
 
 use crate::bitmap::{Bitmap, Layout};
 use crate::error::Error;
@@ -10,9 +11,15 @@ pub(crate) fn encode_webp(bitmap: Bitmap, options: &EncodeOptions) -> Result<Vec
         _ => webp::Encoder::from_rgb(&bitmap.data, bitmap.width, bitmap.height),
     };
     let quality = clamp_quality(options.webp_quality);
-    let lossless = quality == 100;
+    let mut config =
+        webp::WebPConfig::new().map_err(|()| Error::internal("webp: no encoder configuration"))?;
+    config.lossless = i32::from(quality == 100);
+    // Lossy alpha is compressed losslessly on its own plane, as before.
+    config.alpha_compression = i32::from(quality != 100);
+    config.quality = f32::from(quality);
+    config.method = i32::from(options.webp_effort.min(6));
     let memory = encoder
-        .encode_simple(lossless, f32::from(quality))
+        .encode_advanced(&config)
         .map_err(|e| Error::internal(format!("webp encode failed: {e:?}")))?;
     Ok(memory.to_vec())
 }

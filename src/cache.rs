@@ -330,7 +330,9 @@ impl CachePath {
             let Some((header, _, _)) = read_header(&self.file_path(&key)) else {
                 continue;
             };
-            if header.original_path.is_empty() {
+            // An original fetched from an upstream has no file to look at:
+            // it is revalidated by the requests themselves (source.rs).
+            if header.original_path.is_empty() || crate::source::is_upstream(&header.original) {
                 continue;
             }
             let path = std::path::Path::new(std::ffi::OsStr::from_bytes(&header.original_path));

@@ -178,6 +178,11 @@ pub struct LocationConf {
     /// `image_filter_rs_purge` is here: a directory purge reads cache file
     /// headers in the location's thread pool.
     pub purge: bool,
+    /// `image_filter_rs_source`, `_source_valid`, `_source_stale`: originals
+    /// fetched by a subrequest (see source.rs).
+    pub source: Option<crate::source::SourceSetting>,
+    pub source_valid: Option<ngx_msec_t>,
+    pub source_stale: Option<bool>,
 }
 
 pub const DEFAULT_JPEG_QUALITY: u8 = 82;
@@ -274,6 +279,7 @@ impl LocationConf {
         Limits {
             max_pixels: self.max_pixels.unwrap_or(defaults.max_pixels),
             max_source_size: self.max_source_size.unwrap_or(defaults.max_source_size),
+            ..defaults
         }
     }
 }
@@ -722,7 +728,7 @@ directive_handler!(pub(crate) cmd_memory_timeout, MainConf, |d, mcf| || set_msec
 ));
 
 /// A time argument in nginx's syntax (`5s`, `500ms`), as milliseconds.
-fn set_msec(d: &mut Directive<'_>, slot: &mut Option<ngx_msec_t>) -> *mut c_char {
+pub(crate) fn set_msec(d: &mut Directive<'_>, slot: &mut Option<ngx_msec_t>) -> *mut c_char {
     if slot.is_some() {
         return DUPLICATE;
     }
@@ -875,6 +881,10 @@ pub fn merge_location(
         }
         if matches!(conf.thread_pool, ThreadPoolSetting::Unset) {
             conf.thread_pool = prev.thread_pool;
+        }
+        if let Err(message) = crate::source::merge(prev, conf) {
+            ngx_conf_log_error!(NGX_LOG_EMERG, cf, "{}", message);
+            return NGX_CONF_ERROR;
         }
         if let CacheSetting::Named(name) = conf.cache {
             let Some(mcf) = ImageFilterRsModule::main_conf(cf) else {

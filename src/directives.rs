@@ -59,7 +59,7 @@ const fn command(name: ngx_str_t, type_: u32, set: SetHandler, conf: usize) -> n
     }
 }
 
-pub static mut COMMANDS: [ngx_command_t; 29] = [
+pub static mut COMMANDS: [ngx_command_t; 32] = [
     anywhere(
         ngx_string!("image_filter_rs"),
         NGX_CONF_TAKE12,
@@ -189,6 +189,21 @@ pub static mut COMMANDS: [ngx_command_t; 29] = [
         ngx_string!("image_filter_rs_transparency"),
         NGX_CONF_TAKE1,
         conf::cmd_transparency,
+    ),
+    anywhere(
+        ngx_string!("image_filter_rs_source"),
+        NGX_CONF_TAKE1,
+        crate::source::cmd_source,
+    ),
+    anywhere(
+        ngx_string!("image_filter_rs_source_valid"),
+        NGX_CONF_TAKE1,
+        crate::source::cmd_source_valid,
+    ),
+    anywhere(
+        ngx_string!("image_filter_rs_source_stale"),
+        NGX_CONF_TAKE1,
+        crate::source::cmd_source_stale,
     ),
     location_only(
         ngx_string!("image_filter_rs_status"),

@@ -63,26 +63,27 @@ pub enum Next {
 /// request pool, which drops it when the request ends.
 pub struct RequestCtx {
     pub cache_status: Option<CacheStatus>,
-    path: Vec<u8>,
-    job: Job,
-    key: CacheKey,
-    validators: Validators,
-    mtime: time_t,
-    etag: String,
+    /// The original's path, or its source URI.
+    pub(crate) path: Vec<u8>,
+    pub(crate) job: Job,
+    pub(crate) key: CacheKey,
+    pub(crate) validators: Validators,
+    pub(crate) mtime: time_t,
+    pub(crate) etag: String,
     /// The format came from `Accept`: responses say `Vary: Accept`.
     negotiated: bool,
-    mode: Mode,
-    cache: Option<&'static CachePath>,
+    pub(crate) mode: Mode,
+    pub(crate) cache: Option<&'static CachePath>,
     thread_pool: Option<NonNull<ngx_thread_pool_t>>,
-    lock_timeout: ngx_msec_t,
+    pub(crate) lock_timeout: ngx_msec_t,
     debug_delay: ngx_msec_t,
     /// When this request first found the key being made elsewhere.
-    wait_started_ms: Option<u64>,
+    pub(crate) wait_started_ms: Option<u64>,
     next_wait_ms: ngx_msec_t,
     /// This request holds the key's generation claim in the index, made at
     /// this wall-clock millisecond (which tells it from a later claim of
     /// the same worker after a takeover).
-    claimed: Option<u64>,
+    pub(crate) claimed: Option<u64>,
     budget: Option<BudgetHandle>,
     memory_timeout: u64,
     memory_wait_started_ms: Option<u64>,
@@ -90,6 +91,8 @@ pub struct RequestCtx {
     /// refusal until its generation ends.
     waiting_for_room: Option<GaugeTicket>,
     wait_event: ngx_event_t,
+    /// The original comes from `image_filter_rs_source` (see source.rs).
+    pub(crate) source: Option<Box<crate::source::Fetch>>,
 }
 
 impl Drop for RequestCtx {
@@ -107,7 +110,7 @@ impl Drop for RequestCtx {
 }
 
 impl RequestCtx {
-    fn release_claim(&mut self) {
+    pub(crate) fn release_claim(&mut self) {
         let Some(since_ms) = self.claimed.take() else {
             return;
         };
@@ -151,7 +154,10 @@ pub extern "C" fn content_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
 }
 
 /// Runs a step so that no panic unwinds into nginx.
-fn guarded(r: &mut ngx_http_request_t, step: impl FnOnce(&mut ngx_http_request_t) -> Next) -> Next {
+pub(crate) fn guarded(
+    r: &mut ngx_http_request_t,
+    step: impl FnOnce(&mut ngx_http_request_t) -> Next,
+) -> Next {
     let log = connection_log(r);
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step(r))) {
         Ok(next) => next,
@@ -218,40 +224,19 @@ fn handle(r: &mut ngx_http_request_t) -> Next {
     };
     let path = original;
     let job = resolved.job;
-    let path_bytes = path.as_bytes().to_vec();
-    let key = CacheKey::derive(&path_bytes, &job.canonical());
-    let original = match open_original(r, path) {
-        Ok(Original::File(info)) => info,
-        Ok(Original::Directory) => return Next::Done(NGX_DECLINED as ngx_int_t),
-        Err(rc) => {
-            if rc == ngx::ffi::NGX_HTTP_NOT_FOUND as ngx_int_t {
-                forget_original(lcf.cache(), &key);
-            }
-            return Next::Done(rc);
-        }
+    let source = match crate::source::evaluate_uri(r, lcf) {
+        Ok(source) => source,
+        Err(refusal) => return Next::Done(refuse_request(r, path.as_bytes(), &refusal)),
     };
-    // A probe refuses it in its own words (see refuse_probe).
-    if original.size as u64 > job.limits.max_source_size && resolved.mode == Mode::Thumbnail {
-        let refusal = Refusal::new(
-            Class::Image(ErrorClass::TooLarge),
-            format!(
-                "original is over the {}-byte source size limit",
-                job.limits.max_source_size
-            ),
-        );
-        return Next::Done(refuse(r, &path_bytes, &refusal));
-    }
-    let etag = match resolved.mode {
-        // A thumbnail's own: the key tells sizes and formats apart.
-        Mode::Thumbnail => format!(
-            "\"{}-{:x}-{:x}\"",
-            &key.to_hex()[..16],
-            original.mtime,
-            original.size
-        ),
-        // The original's, in the static module's form, as `test` sends it.
-        Mode::Test => format!("\"{:x}-{:x}\"", original.mtime, original.size),
-        Mode::Size => String::new(),
+    let path_bytes = source.clone().unwrap_or_else(|| path.as_bytes().to_vec());
+    let key = CacheKey::derive(&path_bytes, &job.canonical());
+    let (validators, mtime, etag) = match source {
+        // Known once fetched (see source.rs).
+        Some(_) => (Validators::default(), 0, String::new()),
+        None => match file_original(r, lcf, path, &key, &job, resolved.mode) {
+            Ok(found) => found,
+            Err(next) => return next,
+        },
     };
     let (mcf_budget, mcf_memory_timeout) =
         ImageFilterRsModule::main_conf(r).map_or((None, crate::memory::DEFAULT_TIMEOUT_MS), |m| {
@@ -265,8 +250,8 @@ fn handle(r: &mut ngx_http_request_t) -> Next {
         path: path_bytes,
         job,
         key,
-        validators: cache::validators(&original),
-        mtime: original.mtime,
+        validators,
+        mtime,
         etag,
         negotiated: resolved.negotiated,
         mode: resolved.mode,
@@ -283,6 +268,8 @@ fn handle(r: &mut ngx_http_request_t) -> Next {
         waiting_for_room: None,
         // SAFETY: an all-zero event is nginx's idle event.
         wait_event: unsafe { core::mem::zeroed() },
+        source: source
+            .map(|uri| crate::source::Fetch::new(uri, crate::source::SourcePolicy::of(lcf))),
     };
     // SAFETY: the request pool is valid; `allocate` registers a cleanup that
     // drops the context when the pool is destroyed.
@@ -293,12 +280,61 @@ fn handle(r: &mut ngx_http_request_t) -> Next {
     let index = ImageFilterRsModule::module().ctx_index;
     // SAFETY: our slot in the request's context array.
     unsafe { *r.ctx.add(index) = ctx.cast() };
-    if resolved.mode == Mode::Thumbnail {
+    if request_ctx(r).is_some_and(|ctx| ctx.source.is_some()) {
+        crate::source::advance(r)
+    } else if resolved.mode == Mode::Thumbnail {
         advance(r)
     } else {
         // Nothing is made, so nothing is cached or waited for.
         start_generation(r, false)
     }
+}
+
+/// Stats an original file: its validators, mtime and the response's ETag,
+/// or the answer when it cannot be used.
+fn file_original(
+    r: &mut ngx_http_request_t,
+    lcf: &crate::conf::LocationConf,
+    path: ngx_str_t,
+    key: &CacheKey,
+    job: &Job,
+    mode: Mode,
+) -> Result<(Validators, time_t, String), Next> {
+    let path_bytes = path.as_bytes().to_vec();
+    let original = match open_original(r, path) {
+        Ok(Original::File(info)) => info,
+        Ok(Original::Directory) => return Err(Next::Done(NGX_DECLINED as ngx_int_t)),
+        Err(rc) => {
+            if rc == ngx::ffi::NGX_HTTP_NOT_FOUND as ngx_int_t {
+                forget_original(lcf.cache(), key);
+            }
+            return Err(Next::Done(rc));
+        }
+    };
+    // A probe refuses it in its own words (see refuse_probe).
+    if original.size as u64 > job.limits.max_source_size && mode == Mode::Thumbnail {
+        let refusal = Refusal::new(
+            Class::Image(ErrorClass::TooLarge),
+            format!(
+                "original is over the {}-byte source size limit",
+                job.limits.max_source_size
+            ),
+        );
+        return Err(Next::Done(refuse(r, &path_bytes, &refusal)));
+    }
+    let etag = match mode {
+        // A thumbnail's own: the key tells sizes and formats apart.
+        Mode::Thumbnail => format!(
+            "\"{}-{:x}-{:x}\"",
+            &key.to_hex()[..16],
+            original.mtime,
+            original.size
+        ),
+        // The original's, in the static module's form, as `test` sends it.
+        Mode::Test => format!("\"{:x}-{:x}\"", original.mtime, original.size),
+        Mode::Size => String::new(),
+    };
+    Ok((cache::validators(&original), original.mtime, etag))
 }
 
 /// Decides, from the index, what this request does next: send the cache
@@ -308,6 +344,9 @@ fn advance(r: &mut ngx_http_request_t) -> Next {
     let Some(ctx) = request_ctx(r) else {
         return Next::Done(SERVER_ERROR);
     };
+    if ctx.source.is_some() {
+        return crate::source::advance(r);
+    }
     let Some(cache) = ctx.cache else {
         ctx.cache_status = Some(CacheStatus::Bypass);
         return start_generation(r, false);
@@ -398,7 +437,7 @@ fn advance(r: &mut ngx_http_request_t) -> Next {
 /// Waits a little before looking at the key again, or, past the lock
 /// timeout, makes the thumbnail without storing it, as `proxy_cache_lock`
 /// does.
-fn wait(r: &mut ngx_http_request_t) -> Next {
+pub(crate) fn wait(r: &mut ngx_http_request_t) -> Next {
     let Some(ctx) = request_ctx(r) else {
         return Next::Done(SERVER_ERROR);
     };
@@ -454,7 +493,7 @@ extern "C" fn wait_timer_handler(event: *mut ngx_event_t) {
 
 /// Makes the thumbnail: in the location's thread pool, or here when there
 /// is none. `store` says whether this request holds the key's claim.
-fn start_generation(r: &mut ngx_http_request_t, store: bool) -> Next {
+pub(crate) fn start_generation(r: &mut ngx_http_request_t, store: bool) -> Next {
     let Some(ctx) = request_ctx(r) else {
         return Next::Done(SERVER_ERROR);
     };
@@ -489,8 +528,13 @@ fn start_generation(r: &mut ngx_http_request_t, store: bool) -> Next {
         }
         None => 0,
     };
+    let (original, fetched) = match ctx.source.as_deref() {
+        Some(source) => (&source.header_path, source.body.clone()),
+        None => (&ctx.path, None),
+    };
     let mut generation = GenerateTask {
-        original: PathBuf::from(OsStr::from_bytes(&ctx.path)),
+        original: PathBuf::from(OsStr::from_bytes(original)),
+        fetched,
         job: ctx.job,
         store: target,
         budget: ctx.budget.map(|b| (b, current_pid())),
@@ -802,7 +846,7 @@ fn refuse(r: &mut ngx_http_request_t, path: &[u8], refusal: &Refusal) -> ngx_int
 
 /// The original is gone: its thumbnail for this job leaves the cache now;
 /// its other sizes leave when they are asked for, or by `inactive`.
-fn forget_original(cache: Option<&'static CachePath>, key: &CacheKey) {
+pub(crate) fn forget_original(cache: Option<&'static CachePath>, key: &CacheKey) {
     let Some(cache) = cache else {
         return;
     };
@@ -816,7 +860,7 @@ fn forget_original(cache: Option<&'static CachePath>, key: &CacheKey) {
 }
 
 /// A cache file opened for sending.
-struct OpenFile {
+pub(crate) struct OpenFile {
     fd: i32,
     name: ngx_str_t,
     directio: bool,
@@ -837,7 +881,7 @@ fn open_file_info(clcf: &ngx::ffi::ngx_http_core_loc_conf_t) -> ngx_open_file_in
 
 /// Opens the key's cache file with nginx (through `open_file_cache` when set) and
 /// checks its size against the index.
-fn open_cache_file(
+pub(crate) fn open_cache_file(
     r: &mut ngx_http_request_t,
     cache: &CachePath,
     key: &CacheKey,
@@ -876,7 +920,7 @@ fn open_cache_file(
     })
 }
 
-fn send_cache_file(r: &mut ngx_http_request_t, file: OpenFile, slot: Slot) -> Next {
+pub(crate) fn send_cache_file(r: &mut ngx_http_request_t, file: OpenFile, slot: Slot) -> Next {
     let Some(ctx) = request_ctx(r) else {
         return Next::Done(SERVER_ERROR);
     };

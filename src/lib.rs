@@ -29,6 +29,7 @@ mod presets;
 mod purge;
 mod request;
 mod response;
+mod source;
 mod status;
 mod task;
 mod values;
@@ -40,7 +41,7 @@ pub struct ImageFilterRsModule;
 
 static NGX_HTTP_IMAGE_FILTER_RS_MODULE_CTX: ngx_http_module_t = ngx_http_module_t {
     preconfiguration: Some(ImageFilterRsModule::preconfiguration),
-    postconfiguration: None,
+    postconfiguration: Some(postconfiguration),
     create_main_conf: Some(ImageFilterRsModule::create_main_conf),
     init_main_conf: Some(init_main_conf),
     create_srv_conf: None,
@@ -145,6 +146,13 @@ unsafe extern "C" fn merge_loc_conf(
         )
     };
     conf::merge_location(cf, prev, conf)
+}
+
+/// Puts the filters that collect fetched originals (see source.rs) into
+/// nginx's chains.
+unsafe extern "C" fn postconfiguration(_cf: *mut ngx_conf_t) -> ngx_int_t {
+    source::register_filters();
+    Status::NGX_OK.into()
 }
 
 /// Runs once the http block is parsed: sets up what the whole module shares.

@@ -20,7 +20,7 @@ use ngx::ffi::{
     ngx_thread_task_t, NGX_OK,
 };
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use thumbnailer::decode_cache::{DecodeCache, DecodeReuse, OriginalId};
 use thumbnailer::key::CacheKey;
@@ -43,6 +43,9 @@ pub struct StoreTarget {
 
 pub struct GenerateTask {
     pub original: PathBuf,
+    /// The original's bytes when they were fetched from an upstream
+    /// (`image_filter_rs_source`); `original` then only names it.
+    pub fetched: Option<Arc<Vec<u8>>>,
     pub job: Job,
     pub store: Option<StoreTarget>,
     /// Where to reserve the job's memory and slot, and as which process.
@@ -132,7 +135,7 @@ impl GenerateTask {
     /// Reads the original within the memory budget (its length is all it
     /// needs) and tells what it is, decoding no pixel.
     fn probe(&mut self) -> Result<Outcome, TaskFailure> {
-        let mut original = Original::open(&self.original)?;
+        let mut original = Original::open(&self.original, self.fetched.as_ref())?;
         let limit = self.job.limits.max_source_size;
         if original.len > limit {
             return Err(Refusal::new(
@@ -160,10 +163,10 @@ impl GenerateTask {
             None => None,
         };
         original.read_whole(self.job.limits.max_source_size)?;
-        let info = thumbnailer::probe::probe(&original.bytes, &self.job.limits)?;
+        let info = thumbnailer::probe::probe(original.bytes(), &self.job.limits)?;
         Ok(Outcome::Probed {
             info,
-            original: original.bytes,
+            original: original.bytes().to_vec(),
         })
     }
 
@@ -184,7 +187,7 @@ impl GenerateTask {
         }
         // Admitted from the header before the original is read: a waiting
         // job holds no memory, and the original counts in its estimate.
-        let mut original = Original::open(&self.original)?;
+        let mut original = Original::open(&self.original, self.fetched.as_ref())?;
         let _reservation = match self.budget {
             Some((budget, pid)) => {
                 let needed = self.estimate(&mut original)?;
@@ -205,15 +208,14 @@ impl GenerateTask {
             None => None,
         };
         original.read_whole(self.job.limits.max_source_size)?;
-        let input = original.bytes;
+        let input = original.bytes();
         let (thumbnail, reuse) = match &self.shared_decode {
-            Some(shared) => shared.cache.make_thumbnail(
-                &shared.original,
-                &input,
-                &self.job,
-                &shared.siblings,
-            )?,
-            None => (make_thumbnail(&input, &self.job)?, DecodeReuse::Decoded),
+            Some(shared) => {
+                shared
+                    .cache
+                    .make_thumbnail(&shared.original, input, &self.job, &shared.siblings)?
+            }
+            None => (make_thumbnail(input, &self.job)?, DecodeReuse::Decoded),
         };
         let stored = self.store.as_ref().map(|target| {
             let header = CacheHeader {
@@ -252,11 +254,11 @@ impl GenerateTask {
     /// header lies beyond them, from the whole original, read for it.
     fn estimate(&self, original: &mut Original) -> Result<u64, TaskFailure> {
         let siblings = self.shared_decode.as_ref().map_or(&[][..], |s| &s.siblings);
-        match estimate_peak_memory(&original.bytes, original.len, &self.job, siblings) {
+        match estimate_peak_memory(original.bytes(), original.len, &self.job, siblings) {
             Ok(needed) => Ok(needed),
             Err(_) if !original.whole => {
                 original.read_whole(self.job.limits.max_source_size)?;
-                let bytes = &original.bytes;
+                let bytes = original.bytes();
                 Ok(estimate_peak_memory(
                     bytes,
                     bytes.len() as u64,
@@ -272,7 +274,9 @@ impl GenerateTask {
 /// The original, opened once for the whole generation, so the estimate
 /// and the decode read the same file even if it is replaced meanwhile.
 struct Original {
-    file: File,
+    /// None for fetched bytes, which are all in `fetched` already.
+    file: Option<File>,
+    fetched: Option<Arc<Vec<u8>>>,
     /// Its size when opened.
     len: u64,
     /// What has been read so far: the head, then all of it.
@@ -283,7 +287,16 @@ struct Original {
 
 impl Original {
     /// Opens the original and reads its first `HEAD_BYTES`.
-    fn open(path: &Path) -> Result<Self, Refusal> {
+    fn open(path: &Path, fetched: Option<&Arc<Vec<u8>>>) -> Result<Self, Refusal> {
+        if let Some(bytes) = fetched {
+            return Ok(Self {
+                file: None,
+                len: bytes.len() as u64,
+                fetched: Some(Arc::clone(bytes)),
+                bytes: Vec::new(),
+                whole: true,
+            });
+        }
         let file = File::open(path).map_err(|e| Refusal::from_io(&e, "open()"))?;
         let len = file
             .metadata()
@@ -296,28 +309,34 @@ impl Original {
             .map_err(|e| Refusal::from_io(&e, "read()"))?;
         let whole = (bytes.len() as u64) < HEAD_BYTES;
         Ok(Self {
-            file,
+            file: Some(file),
+            fetched: None,
             len,
             bytes,
             whole,
         })
     }
 
+    /// What has been read: the head, then all of it.
+    fn bytes(&self) -> &[u8] {
+        self.fetched.as_deref().map_or(&self.bytes[..], |b| &b[..])
+    }
+
     /// Reads the rest, refusing an original that grew past `limit` since it
     /// was checked: the limit holds for what is read, not for what stat said.
     fn read_whole(&mut self, limit: u64) -> Result<(), Refusal> {
-        if !self.whole {
+        if let (false, Some(file)) = (self.whole, &self.file) {
             let read = self.bytes.len() as u64;
             let room = limit.saturating_add(1).saturating_sub(read);
             self.bytes
                 .reserve(usize::try_from(self.len.min(limit).saturating_sub(read)).unwrap_or(0));
-            (&self.file)
+            (file)
                 .take(room)
                 .read_to_end(&mut self.bytes)
                 .map_err(|e| Refusal::from_io(&e, "read()"))?;
             self.whole = true;
         }
-        if self.bytes.len() as u64 > limit {
+        if self.bytes().len() as u64 > limit {
             return Err(Refusal::new(
                 Class::Image(ErrorClass::TooLarge),
                 format!("original is over the {limit}-byte source size limit"),

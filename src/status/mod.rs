@@ -42,6 +42,12 @@ pub enum CacheStatus {
     Updating,
     /// No cache for this location.
     Bypass,
+    /// Served from the cache file after the upstream original's
+    /// validators were confirmed (304, or the same ETag/Last-Modified).
+    Revalidated,
+    /// Served from the cache file because the upstream original could not
+    /// be fetched (`image_filter_rs_source_stale on`).
+    Stale,
 }
 
 impl CacheStatus {
@@ -52,6 +58,8 @@ impl CacheStatus {
             CacheStatus::Expired => "EXPIRED",
             CacheStatus::Updating => "UPDATING",
             CacheStatus::Bypass => "BYPASS",
+            CacheStatus::Revalidated => "REVALIDATED",
+            CacheStatus::Stale => "STALE",
         }
     }
 }

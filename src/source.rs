@@ -21,133 +21,40 @@
 //! one, after it one request revalidates with `If-None-Match` /
 //! `If-Modified-Since` while the others wait on its claim.
 
-use core::ffi::{c_char, c_void};
-use core::ptr::{self, NonNull};
+use core::ptr;
 use std::sync::Arc;
 
-use ngx::core::NGX_CONF_OK;
 use ngx::ffi::{
-    ngx_chain_t, ngx_command_t, ngx_conf_t, ngx_hash_key, ngx_http_complex_value_t,
-    ngx_http_finalize_request, ngx_http_output_body_filter_pt, ngx_http_output_header_filter_pt,
-    ngx_http_post_subrequest_t, ngx_http_request_empty_handler, ngx_http_request_t,
-    ngx_http_subrequest, ngx_http_time, ngx_int_t, ngx_list_part_t, ngx_msec_t, ngx_palloc,
-    ngx_pnalloc, ngx_str_t, ngx_table_elt_t, ngx_uint_t, time_t, NGX_ERROR, NGX_HTTP_BAD_GATEWAY,
-    NGX_HTTP_GATEWAY_TIME_OUT, NGX_HTTP_NOT_FOUND, NGX_HTTP_NOT_MODIFIED, NGX_HTTP_OK,
-    NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, NGX_HTTP_SPECIAL_RESPONSE, NGX_HTTP_SUBREQUEST_WAITED,
-    NGX_LOG_ERR, NGX_OK,
+    ngx_http_finalize_request, ngx_http_post_subrequest_t, ngx_http_request_empty_handler,
+    ngx_http_request_t, ngx_http_subrequest, ngx_int_t, ngx_str_t, ngx_uint_t, time_t,
+    NGX_HTTP_BAD_GATEWAY, NGX_HTTP_GATEWAY_TIME_OUT, NGX_HTTP_NOT_FOUND, NGX_HTTP_NOT_MODIFIED,
+    NGX_HTTP_OK, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, NGX_HTTP_SUBREQUEST_WAITED, NGX_LOG_ERR,
+    NGX_OK,
 };
 use thumbnailer::store::Validators;
-use thumbnailer::ErrorClass;
 
 use crate::cache::{self, wall_clock_ms, CachePath};
-use crate::conf::{directive_handler, guarded, Directive, Filter, LocationConf, DUPLICATE};
-use crate::errors::{Class, Refusal};
 use crate::handler::{self, connection_log, current_pid, log_line, origin_of, request_ctx, Next};
 use crate::index::{self, Claimed, Found, ReadyEntry, SharedValidators, Slot, SourceFetch};
 use crate::status::CacheStatus;
 
+mod settings;
+mod subrequest;
+
+pub(crate) use settings::{
+    cmd_source, cmd_source_stale, cmd_source_valid, evaluate_uri, merge, SourcePolicy,
+    SourceSetting,
+};
+
+pub use subrequest::register_filters;
+use subrequest::{own_request_headers, subrequest_done, Received};
+
 const SERVER_ERROR: ngx_int_t = ngx::ffi::NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
-
-/// `image_filter_rs_source` of a location.
-#[derive(Clone, Copy, Debug)]
-pub enum SourceSetting {
-    /// `off`: originals are files again, below an inherited setting.
-    Off,
-    Uri(NonNull<ngx_http_complex_value_t>),
-}
-
-/// How long a fetched original's validators are trusted without asking
-/// the upstream, unless `image_filter_rs_source_valid` says otherwise.
-pub const DEFAULT_VALID_MS: ngx_msec_t = 60_000;
 
 /// The `dev` of validators that came from an upstream: a file's are 0 (see
 /// `cache::validators`), so an index entry or cache file header tells its
 /// kind of original by this alone.
 pub const UPSTREAM_DEV: u64 = u64::from_le_bytes(*b"upstream");
-
-directive_handler!(pub(crate) cmd_source, LocationConf, |d, lcf| || {
-    if lcf.source.is_some() {
-        return DUPLICATE;
-    }
-    let value = d.args[0];
-    if value.as_bytes() == b"off" {
-        lcf.source = Some(SourceSetting::Off);
-        return NGX_CONF_OK;
-    }
-    // A URI of this server: a host or scheme here would be a fetch the
-    // module makes on its own, which it never does.
-    if value.as_bytes().first() != Some(&b'/') && value.as_bytes().first() != Some(&b'$') {
-        return d.invalid(&value);
-    }
-    match crate::conf::compile_complex_value(&mut d, value).and_then(NonNull::new) {
-        Some(cv) => {
-            lcf.source = Some(SourceSetting::Uri(cv));
-            NGX_CONF_OK
-        }
-        None => ngx::core::NGX_CONF_ERROR,
-    }
-});
-
-directive_handler!(pub(crate) cmd_source_valid, LocationConf, |d, lcf| || {
-    crate::conf::set_msec(&mut d, &mut lcf.source_valid)
-});
-
-directive_handler!(pub(crate) cmd_source_stale, LocationConf, |d, lcf| || {
-    if lcf.source_stale.is_some() {
-        return DUPLICATE;
-    }
-    let value = d.args[0];
-    match crate::conf::parse_on_off(value.as_bytes()) {
-        Some(on) => {
-            lcf.source_stale = Some(on);
-            NGX_CONF_OK
-        }
-        None => d.invalid(&value),
-    }
-});
-
-/// The source URI of this request, when the location fetches originals:
-/// evaluated, and refused when it does not name a path of this server.
-pub fn evaluate_uri(
-    r: &mut ngx_http_request_t,
-    lcf: &LocationConf,
-) -> Result<Option<Vec<u8>>, Refusal> {
-    let Some(SourceSetting::Uri(cv)) = lcf.source else {
-        return Ok(None);
-    };
-    let uri = crate::values::evaluate(r, cv.as_ptr())?.into_bytes();
-    let path = uri.split(|&b| b == b'?').next().unwrap_or(&[]);
-    let bad = path.first() != Some(&b'/')
-        || path.windows(4).any(|w| w == b"/../")
-        || path.ends_with(b"/..")
-        || uri.iter().any(|&b| b < 0x20 || b == 0x7f);
-    if bad {
-        return Err(Refusal::new(
-            Class::Image(ErrorClass::BadRequest),
-            format!(
-                "image_filter_rs_source evaluated to \"{}\", not a path of this server",
-                crate::values::printable(&String::from_utf8_lossy(&uri))
-            ),
-        ));
-    }
-    Ok(Some(uri))
-}
-
-/// What the location says about fetching, for one request.
-#[derive(Clone, Copy)]
-pub struct SourcePolicy {
-    pub valid_ms: u64,
-    pub stale: bool,
-}
-
-impl SourcePolicy {
-    pub fn of(lcf: &LocationConf) -> Self {
-        SourcePolicy {
-            valid_ms: lcf.source_valid.unwrap_or(DEFAULT_VALID_MS) as u64,
-            stale: lcf.source_stale.unwrap_or(false),
-        }
-    }
-}
 
 /// A request's original from an upstream: the URI, the fetch in flight,
 /// and what it brought.
@@ -169,29 +76,6 @@ pub struct Fetch {
     received: Received,
     /// The last fetch's status class, until it is counted.
     class: Option<SourceFetch>,
-}
-
-/// What the filters and the post-subrequest handler saw of a fetch.
-#[derive(Default)]
-struct Received {
-    /// The upstream's status; 0 until a header was seen.
-    status: usize,
-    etag: Vec<u8>,
-    last_modified: Option<time_t>,
-    content_length: Option<u64>,
-    body: Vec<u8>,
-    limit: u64,
-    /// The last buffer arrived: the body is whole.
-    complete: bool,
-    /// Refused by length: from `Content-Length`, or cut off while growing.
-    too_large: bool,
-    /// The body filter failed the subrequest on purpose, which makes
-    /// nginx mark the client connection as failed; the post handler
-    /// undoes that mark.
-    cut_off: bool,
-    /// The code nginx finalized the subrequest with, when an error: what
-    /// the upstream module answers for a refused connection or a timeout.
-    failure: Option<ngx_int_t>,
 }
 
 impl Fetch {
@@ -490,261 +374,6 @@ fn fetch(r: &mut ngx_http_request_t) -> Next {
     Next::Async
 }
 
-/// Gives the subrequest a header list of its own: none of the client's
-/// headers (cookies, credentials, its own conditionals or ranges) go to the
-/// origin, only this module's conditionals when revalidating.
-///
-/// # Safety
-/// `sr` must be a subrequest that has not run yet.
-unsafe fn own_request_headers(
-    sr: &mut ngx_http_request_t,
-    conditional: Option<&(Vec<u8>, Option<time_t>)>,
-) -> bool {
-    let pool = sr.pool;
-    let size = core::mem::size_of::<ngx_table_elt_t>();
-    // SAFETY: the list is laid out as ngx_list_init does, in the pool the
-    // subrequest lives in; its `last` points at its own first part.
-    unsafe {
-        let elts = ngx_palloc(pool, 2 * size);
-        if elts.is_null() {
-            return false;
-        }
-        let headers = &mut sr.headers_in.headers;
-        headers.part = ngx_list_part_t {
-            elts,
-            nelts: 0,
-            next: ptr::null_mut(),
-        };
-        headers.last = &mut headers.part;
-        headers.size = size;
-        headers.nalloc = 2;
-        headers.pool = pool;
-        let hin = &mut sr.headers_in;
-        hin.if_modified_since = ptr::null_mut();
-        hin.if_unmodified_since = ptr::null_mut();
-        hin.if_match = ptr::null_mut();
-        hin.if_none_match = ptr::null_mut();
-        hin.range = ptr::null_mut();
-        hin.if_range = ptr::null_mut();
-    }
-    let Some((etag, last_modified)) = conditional else {
-        return true;
-    };
-    if !etag.is_empty() {
-        // SAFETY: as above.
-        let Some(elt) = (unsafe { push_header(sr, b"If-None-Match", etag) }) else {
-            return false;
-        };
-        sr.headers_in.if_none_match = elt;
-    }
-    if let Some(time) = *last_modified {
-        let mut date = [0u8; 40];
-        // SAFETY: ngx_http_time writes the 29-byte HTTP date into `date`.
-        let end = unsafe { ngx_http_time(date.as_mut_ptr(), time) };
-        // SAFETY: `end` points into `date`, past the written bytes.
-        let len = unsafe { end.offset_from(date.as_ptr()) } as usize;
-        // SAFETY: as above.
-        let Some(elt) = (unsafe { push_header(sr, b"If-Modified-Since", &date[..len]) }) else {
-            return false;
-        };
-        sr.headers_in.if_modified_since = elt;
-    }
-    true
-}
-
-/// Appends a request header to the subrequest's list.
-///
-/// # Safety
-/// `sr`'s header list must be initialised in its pool.
-unsafe fn push_header(
-    sr: &mut ngx_http_request_t,
-    name: &[u8],
-    value: &[u8],
-) -> Option<*mut ngx_table_elt_t> {
-    // SAFETY: per the caller; every field nginx reads is set, and the rest
-    // (`next`, in nginx 1.23 and later) is zero.
-    unsafe {
-        let elt = ngx::ffi::ngx_list_push(&mut sr.headers_in.headers).cast::<ngx_table_elt_t>();
-        if elt.is_null() {
-            return None;
-        }
-        ptr::write_bytes(elt.cast::<u8>(), 0, core::mem::size_of::<ngx_table_elt_t>());
-        let key = ngx_str_t::from_bytes(sr.pool, name)?;
-        let value = ngx_str_t::from_bytes(sr.pool, value)?;
-        let lowcase = ngx_pnalloc(sr.pool, name.len()).cast::<u8>();
-        if lowcase.is_null() {
-            return None;
-        }
-        for (i, b) in name.iter().enumerate() {
-            *lowcase.add(i) = b.to_ascii_lowercase();
-        }
-        (*elt).key = key;
-        (*elt).value = value;
-        (*elt).lowcase_key = lowcase;
-        (*elt).hash = ngx_hash_key(lowcase, name.len());
-        Some(elt)
-    }
-}
-
-/// Records how the subrequest ended. Errors that are about the upstream
-/// (a refused connection, a timeout, an answer cut short) become the
-/// parent's to answer: handing nginx `NGX_OK` spares an error page nobody
-/// reads. A client gone away keeps its code, so nginx ends the request.
-extern "C" fn subrequest_done(
-    sr: *mut ngx_http_request_t,
-    data: *mut c_void,
-    rc: ngx_int_t,
-) -> ngx_int_t {
-    // SAFETY: `data` is the `received` of the parent's fetch, set in
-    // `fetch`; the parent's context outlives its subrequest.
-    let received = unsafe { &mut *data.cast::<Received>() };
-    // SAFETY: nginx calls this with the live subrequest.
-    let connection = unsafe { &mut *(*sr).connection };
-    if received.cut_off {
-        // The body filter's own error marked the client's connection as
-        // failed; the client is fine.
-        connection.set_error(0);
-        received.cut_off = false;
-    }
-    if connection.error() != 0 {
-        return rc;
-    }
-    if rc == NGX_ERROR as ngx_int_t || rc >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t {
-        received.failure.get_or_insert(rc);
-        return NGX_OK as ngx_int_t;
-    }
-    rc
-}
-
-/// The subrequest of `r` this module made, and its fetch; None for every
-/// other request, which the filters pass on untouched.
-fn fetch_of<'a>(r: &ngx_http_request_t) -> Option<&'a mut Fetch> {
-    let this = ptr::from_ref(r).cast_mut();
-    if r.main == this || r.parent.is_null() {
-        return None;
-    }
-    // SAFETY: a subrequest's parent outlives it.
-    let parent = unsafe { &*r.parent };
-    let fetch = request_ctx(parent)?.source.as_deref_mut()?;
-    (fetch.subrequest == this).then_some(fetch)
-}
-
-static mut NEXT_HEADER_FILTER: ngx_http_output_header_filter_pt = None;
-static mut NEXT_BODY_FILTER: ngx_http_output_body_filter_pt = None;
-
-/// Puts the filters at the top of nginx's chains (postconfiguration).
-pub fn register_filters() {
-    // SAFETY: runs once per configuration load in the master, before any
-    // request, as every filter module's init does.
-    unsafe {
-        NEXT_HEADER_FILTER = ngx::ffi::ngx_http_top_header_filter;
-        ngx::ffi::ngx_http_top_header_filter = Some(header_filter);
-        NEXT_BODY_FILTER = ngx::ffi::ngx_http_top_body_filter;
-        ngx::ffi::ngx_http_top_body_filter = Some(body_filter);
-    }
-}
-
-unsafe extern "C" fn header_filter(r: *mut ngx_http_request_t) -> ngx_int_t {
-    // SAFETY: nginx calls header filters with a live request.
-    let request = unsafe { &mut *r };
-    let Some(fetch) = fetch_of(request) else {
-        // SAFETY: the next filter of the chain, set at registration.
-        return match unsafe { NEXT_HEADER_FILTER } {
-            Some(next) => unsafe { next(r) },
-            None => NGX_OK as ngx_int_t,
-        };
-    };
-    let out = &request.headers_out;
-    let received = &mut fetch.received;
-    received.status = out.status;
-    // SAFETY: a non-null `etag` is the header nginx's upstream copied.
-    received.etag = unsafe { out.etag.as_ref() }
-        .map(|h| h.value.as_bytes().to_vec())
-        .unwrap_or_default();
-    received.last_modified = (out.last_modified_time > 0).then_some(out.last_modified_time);
-    received.content_length = u64::try_from(out.content_length_n).ok();
-    if out.status == NGX_HTTP_OK as usize
-        && received.content_length.is_some_and(|n| n > received.limit)
-    {
-        // Refused before a byte of the body is read: the upstream module
-        // closes its connection on this error.
-        received.too_large = true;
-        return NGX_ERROR as ngx_int_t;
-    }
-    // Nothing goes on to the client's response.
-    NGX_OK as ngx_int_t
-}
-
-unsafe extern "C" fn body_filter(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) -> ngx_int_t {
-    // SAFETY: nginx calls body filters with a live request.
-    let request = unsafe { &mut *r };
-    let Some(fetch) = fetch_of(request) else {
-        // SAFETY: the next filter of the chain, set at registration.
-        return match unsafe { NEXT_BODY_FILTER } {
-            Some(next) => unsafe { next(r, chain) },
-            None => NGX_OK as ngx_int_t,
-        };
-    };
-    let received = &mut fetch.received;
-    let keep = received.status == NGX_HTTP_OK as usize && !received.too_large;
-    let mut link = chain;
-    // SAFETY: the chain and its buffers are the upstream's, valid during
-    // the call; a buffer is marked consumed so the upstream reuses it.
-    unsafe {
-        while let Some(cl) = link.as_ref() {
-            if let Some(b) = cl.buf.as_mut() {
-                let in_memory = b.temporary() != 0 || b.memory() != 0 || b.mmap() != 0;
-                if keep && !received.too_large {
-                    if in_memory {
-                        let len = b.last.offset_from(b.pos) as usize;
-                        received
-                            .body
-                            .extend_from_slice(core::slice::from_raw_parts(b.pos, len));
-                    } else if b.in_file() != 0 && !b.file.is_null() {
-                        // proxy_buffering wrote part of the body to a
-                        // temporary file; it was just written, so this
-                        // read comes from the page cache.
-                        let len = (b.file_last - b.file_pos) as usize;
-                        let at = received.body.len();
-                        received.body.resize(at + len, 0);
-                        let read = libc::pread(
-                            (*b.file).fd,
-                            received.body[at..].as_mut_ptr().cast(),
-                            len,
-                            b.file_pos,
-                        );
-                        if read != len as isize {
-                            received.body.truncate(at);
-                            received.failure = Some(NGX_HTTP_BAD_GATEWAY as ngx_int_t);
-                        }
-                    }
-                    if received.body.len() as u64 > received.limit {
-                        received.too_large = true;
-                        received.body = Vec::new();
-                    }
-                }
-                if in_memory {
-                    b.pos = b.last;
-                }
-                if b.in_file() != 0 {
-                    b.file_pos = b.file_last;
-                }
-                if b.last_buf() != 0 || b.last_in_chain() != 0 {
-                    received.complete = true;
-                }
-            }
-            link = cl.next;
-        }
-    }
-    if received.too_large && keep {
-        // Cut the upstream off rather than read the rest of a body that
-        // will be refused; see `subrequest_done` for the mark this leaves.
-        received.cut_off = true;
-        return NGX_ERROR as ngx_int_t;
-    }
-    NGX_OK as ngx_int_t
-}
-
 /// The parent's write handler while the fetch runs: nginx posts the parent
 /// when its subrequest is done.
 extern "C" fn fetched_handler(r: *mut ngx_http_request_t) {
@@ -995,21 +624,4 @@ fn forget(r: &mut ngx_http_request_t) {
     };
     ctx.release_claim();
     handler::forget_original(ctx.cache, &ctx.key);
-}
-
-/// For the configuration merge: the location's source fetch settings come
-/// from above unless set here.
-/// An error for `nginx -t` when the location cannot fetch its originals.
-pub fn merge(prev: &LocationConf, conf: &mut LocationConf) -> Result<(), &'static str> {
-    conf.source = conf.source.or(prev.source);
-    conf.source_valid = conf.source_valid.or(prev.source_valid);
-    conf.source_stale = conf.source_stale.or(prev.source_stale);
-    // A library's rendition name is mapped to its original's file, which a
-    // source URI made from the request's URI would not follow.
-    if matches!(conf.source, Some(SourceSetting::Uri(_)))
-        && matches!(conf.filter, Some(Filter::Names(_)))
-    {
-        return Err("\"image_filter_rs_source\" cannot be used with the easy_thumbnails or versatileimagefield modes");
-    }
-    Ok(())
 }

@@ -60,10 +60,21 @@ fn purge(r: &mut ngx_http_request_t) -> ngx_int_t {
     if rc != NGX_OK as ngx_int_t {
         return rc;
     }
-    let Some(path) = map_uri_to_path(r) else {
-        return SERVER_ERROR;
+    // Renditions of an upstream original are keyed by its source URI.
+    let source = match ImageFilterRsModule::location_conf(r) {
+        Some(lcf) => match crate::source::evaluate_uri(r, lcf) {
+            Ok(source) => source,
+            Err(refusal) => return refusal.http_status() as ngx_int_t,
+        },
+        None => None,
     };
-    let path = path.as_bytes().to_vec();
+    let path = match source {
+        Some(uri) => uri,
+        None => match map_uri_to_path(r) {
+            Some(path) => path.as_bytes().to_vec(),
+            None => return SERVER_ERROR,
+        },
+    };
     if path.last() == Some(&b'/') {
         return purge_directory(r, path);
     }

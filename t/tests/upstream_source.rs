@@ -540,3 +540,50 @@ fn the_example_configuration_fetches_through_its_internal_location() {
     front.stop_and_check();
     origin.stop_and_check();
 }
+
+#[test]
+fn a_purge_of_the_source_uri_removes_the_renditions_of_an_upstream_original() {
+    let origin = start_origin(&[
+        ("dir/a.jpg", images::jpeg(200, 100, [200, 60, 60])),
+        ("dir/b.jpg", images::jpeg(200, 100, [60, 60, 200])),
+    ]);
+    let purge = "location ~ ^/purge/(?<name>.*)$ {\n\
+                 \x20   image_filter_rs_purge;\n\
+                 \x20   image_filter_rs_source /_originals/$name;\n\
+                 \x20   allow 127.0.0.1;\n\
+                 \x20   deny all;\n\
+                 }\n";
+    let front = start_front(origin.port(), "10m", "", purge);
+    for name in ["a", "b"] {
+        expect(&front.get(&format!("/thumb/dir/{name}.jpg")), 200, "MISS");
+        expect(&front.get(&format!("/stale/dir/{name}.jpg")), 200, "HIT");
+    }
+    // One original: its rendition goes, the other's stays.
+    let purged = front.request(&Request::new("PURGE", "/purge/dir/a.jpg"));
+    purged.assert_status(200);
+    assert!(
+        String::from_utf8_lossy(&purged.body)
+            .replace(' ', "")
+            .contains("\"purged\":1"),
+        "{}",
+        purged.describe()
+    );
+    expect(&front.get("/thumb/dir/a.jpg"), 200, "MISS");
+    expect(&front.get("/thumb/dir/b.jpg"), 200, "HIT");
+    assert_eq!(origin_hits(&origin, "/dir/a.jpg").len(), 2);
+    assert_eq!(origin_hits(&origin, "/dir/b.jpg").len(), 1);
+    // A directory: every original under it.
+    let purged = front.request(&Request::new("PURGE", "/purge/dir/"));
+    purged.assert_status(200);
+    assert!(
+        String::from_utf8_lossy(&purged.body)
+            .replace(' ', "")
+            .contains("\"purged\":2"),
+        "{}",
+        purged.describe()
+    );
+    expect(&front.get("/thumb/dir/b.jpg"), 200, "MISS");
+    assert_eq!(origin_hits(&origin, "/dir/b.jpg").len(), 2);
+    front.stop_and_check();
+    origin.stop_and_check();
+}

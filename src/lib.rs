@@ -21,6 +21,7 @@ mod cache;
 mod conf;
 mod directives;
 mod errors;
+mod files;
 mod handler;
 mod index;
 mod memory;

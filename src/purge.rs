@@ -25,7 +25,8 @@ use thumbnailer::key::CacheKey;
 use thumbnailer::store::Validators;
 
 use crate::cache::{read_header, CachePath};
-use crate::handler::{connection_log, log_line, map_uri_to_path, origin_of};
+use crate::files::map_uri_to_path;
+use crate::handler::{connection_log, log_line, origin_of};
 use crate::index::{Found, Slot};
 use crate::response;
 use crate::task::{self, PoolWork};

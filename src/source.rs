@@ -34,6 +34,7 @@ use ngx::ffi::{
 use thumbnailer::store::Validators;
 
 use crate::cache::{self, wall_clock_ms, CachePath};
+use crate::files;
 use crate::handler::{self, connection_log, current_pid, log_line, origin_of, request_ctx, Next};
 use crate::index::{self, Claimed, Found, ReadyEntry, SharedValidators, Slot, SourceFetch};
 use crate::status::CacheStatus;
@@ -296,7 +297,7 @@ fn serve_slot(
 ) -> Option<Next> {
     let ctx = request_ctx(r)?;
     let key = ctx.key;
-    let file = handler::open_cache_file(r, cache, &key, slot.file_size)?;
+    let file = files::open_cache_file(r, cache, &key, slot.file_size)?;
     let ctx = request_ctx(r)?;
     ctx.etag = rendition_etag(&key, &slot.original);
     ctx.mtime = slot.original.mtime_sec;

@@ -8,9 +8,6 @@
 //! `Next` says whether a step answered or is waiting.
 
 use core::ptr::{self, NonNull};
-use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
 
 use ngx::core::Pool;
 use ngx::ffi::{
@@ -18,12 +15,10 @@ use ngx::ffi::{
     ngx_http_finalize_request, ngx_http_request_t, ngx_http_run_posted_requests, ngx_int_t,
     ngx_log_t, ngx_msec_t, ngx_str_t, ngx_thread_pool_t, ngx_uint_t, time_t, NGX_DECLINED,
     NGX_DONE, NGX_HTTP_GET, NGX_HTTP_HEAD, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NOT_ALLOWED,
-    NGX_HTTP_OK, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, NGX_LOG_ALERT, NGX_LOG_ERR, NGX_LOG_INFO, NGX_OK,
+    NGX_LOG_ALERT, NGX_OK,
 };
 use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf};
-use thumbnailer::decode_cache::{DecodeReuse, OriginalId};
 use thumbnailer::key::CacheKey;
-use thumbnailer::probe::{ImageInfo, FAILURE_JSON};
 use thumbnailer::store::Validators;
 use thumbnailer::{ErrorClass, Job};
 
@@ -31,12 +26,12 @@ use crate::cache::{self, wall_clock_ms, CachePath};
 use crate::conf::Filter;
 use crate::errors::{Class, Refusal};
 use crate::files::{map_uri_to_path_and_root, open_cache_file, open_original, OpenFile, Original};
+use crate::generation::start_generation;
 use crate::index::{self, Claimed, Found, ReadyEntry, SharedValidators, Slot};
-use crate::memory::{BudgetHandle, Gauge, GaugeTicket};
+use crate::memory::{BudgetHandle, GaugeTicket};
 use crate::request::{self, Mode};
 use crate::response::{self, Body, Meta};
 use crate::status::CacheStatus;
-use crate::task::{self, GenerateTask, Outcome, SharedDecode, StoreTarget, TaskFailure};
 use crate::ImageFilterRsModule;
 
 pub(crate) const SERVER_ERROR: ngx_int_t = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
@@ -46,9 +41,6 @@ pub(crate) const SERVER_ERROR: ngx_int_t = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx
 /// finishes, long enough that fifty waiters cost nothing.
 const FIRST_WAIT_MS: ngx_msec_t = 5;
 const LONGEST_WAIT_MS: ngx_msec_t = 100;
-/// The longest a pool thread sleeps for a generation slot before handing the
-/// wait back to the event loop's timer.
-const LONGEST_SLOT_WAIT_MS: u64 = 1000;
 
 /// What a step of the handler did.
 pub enum Next {
@@ -70,26 +62,26 @@ pub struct RequestCtx {
     pub(crate) mtime: time_t,
     pub(crate) etag: String,
     /// The format came from `Accept`: responses say `Vary: Accept`.
-    negotiated: bool,
+    pub(crate) negotiated: bool,
     pub(crate) mode: Mode,
     pub(crate) cache: Option<&'static CachePath>,
-    thread_pool: Option<NonNull<ngx_thread_pool_t>>,
+    pub(crate) thread_pool: Option<NonNull<ngx_thread_pool_t>>,
     pub(crate) lock_timeout: ngx_msec_t,
-    debug_delay: ngx_msec_t,
+    pub(crate) debug_delay: ngx_msec_t,
     /// When this request first found the key being made elsewhere.
     pub(crate) wait_started_ms: Option<u64>,
-    next_wait_ms: ngx_msec_t,
+    pub(crate) next_wait_ms: ngx_msec_t,
     /// This request holds the key's generation claim in the index, made at
     /// this wall-clock millisecond (which tells it from a later claim of
     /// the same worker after a takeover).
     pub(crate) claimed: Option<u64>,
-    budget: Option<BudgetHandle>,
-    memory_timeout: u64,
-    memory_wait_started_ms: Option<u64>,
+    pub(crate) budget: Option<BudgetHandle>,
+    pub(crate) memory_timeout: u64,
+    pub(crate) memory_wait_started_ms: Option<u64>,
     /// Counts this request as waiting for memory or a slot, from its first
     /// refusal until its generation ends.
-    waiting_for_room: Option<GaugeTicket>,
-    wait_event: ngx_event_t,
+    pub(crate) waiting_for_room: Option<GaugeTicket>,
+    pub(crate) wait_event: ngx_event_t,
     /// The original comes from `image_filter_rs_source` (see source.rs).
     pub(crate) source: Option<Box<crate::source::Fetch>>,
 }
@@ -173,7 +165,10 @@ pub(crate) fn guarded(
 }
 
 /// Continues a request from an event: finalizes it when the step answered.
-fn resume(r: &mut ngx_http_request_t, step: impl FnOnce(&mut ngx_http_request_t) -> Next) {
+pub(crate) fn resume(
+    r: &mut ngx_http_request_t,
+    step: impl FnOnce(&mut ngx_http_request_t) -> Next,
+) {
     let connection = r.connection;
     if let Next::Done(rc) = guarded(r, step) {
         // SAFETY: `r` is the live request this event belongs to.
@@ -339,7 +334,7 @@ fn file_original(
 /// Decides, from the index, what this request does next: send the cache
 /// file, wait for another request making it, or make it. Called again after
 /// each wait.
-fn advance(r: &mut ngx_http_request_t) -> Next {
+pub(crate) fn advance(r: &mut ngx_http_request_t) -> Next {
     let Some(ctx) = request_ctx(r) else {
         return Next::Done(SERVER_ERROR);
     };
@@ -461,7 +456,7 @@ pub(crate) fn wait(r: &mut ngx_http_request_t) -> Next {
 
 /// Arms the request's wait event for the next step of a doubling backoff
 /// (5 ms up to 100 ms), never past `left` ms.
-fn arm_backoff_timer(
+pub(crate) fn arm_backoff_timer(
     r: &mut ngx_http_request_t,
     handler: extern "C" fn(*mut ngx_event_t),
     left: ngx_msec_t,
@@ -490,340 +485,13 @@ extern "C" fn wait_timer_handler(event: *mut ngx_event_t) {
     resume(r, advance);
 }
 
-/// Makes the thumbnail: in the location's thread pool, or here when there
-/// is none. `store` says whether this request holds the key's claim.
-pub(crate) fn start_generation(r: &mut ngx_http_request_t, store: bool) -> Next {
-    let Some(ctx) = request_ctx(r) else {
-        return Next::Done(SERVER_ERROR);
-    };
-    let target = match (store, ctx.cache) {
-        (true, Some(cache)) => Some(StoreTarget {
-            root: cache.root.clone(),
-            relative: cache.relative_path(&ctx.key),
-            key: ctx.key,
-            original: ctx.validators,
-        }),
-        _ => None,
-    };
-    // Only pool threads may wait for another thread's decode, never the
-    // event loop.
-    let shared_decode = match ctx.thread_pool {
-        Some(_) => shared_decode(r, ctx_original_id(ctx)),
-        None => None,
-    };
-    let Some(ctx) = request_ctx(r) else {
-        return Next::Done(SERVER_ERROR);
-    };
-    // Likewise only a pool thread may sleep for a generation slot, for what
-    // is left of the wait, a second at a time.
-    let slot_wait_ms = match ctx.thread_pool {
-        Some(_) => {
-            let waited = ctx
-                .memory_wait_started_ms
-                .map_or(0, |started| wall_clock_ms().saturating_sub(started));
-            ctx.memory_timeout
-                .saturating_sub(waited)
-                .min(LONGEST_SLOT_WAIT_MS)
-        }
-        None => 0,
-    };
-    let (original, fetched) = match ctx.source.as_deref() {
-        Some(source) => (&source.header_path, source.body.clone()),
-        None => (&ctx.path, None),
-    };
-    let mut generation = GenerateTask {
-        original: PathBuf::from(OsStr::from_bytes(original)),
-        fetched,
-        job: ctx.job,
-        store: target,
-        budget: ctx.budget.map(|b| (b, current_pid())),
-        slot_wait: std::time::Duration::from_millis(slot_wait_ms),
-        debug_delay: std::time::Duration::from_millis(ctx.debug_delay as u64),
-        shared_decode,
-        probe: ctx.mode != Mode::Thumbnail,
-    };
-    match ctx.thread_pool {
-        Some(pool) => match task::post(r, pool, task::GenerationWork::new(generation)) {
-            Ok(()) => Next::Async,
-            Err(_) => {
-                if let Some(ctx) = request_ctx(r) {
-                    ctx.release_claim();
-                }
-                Next::Done(response::service_unavailable(r))
-            }
-        },
-        None => {
-            let result = generation.run();
-            finish(r, result)
-        }
-    }
-}
-
-/// What a generation found taken.
-#[derive(Clone, Copy)]
-enum Room {
-    /// Its bytes of the memory budget.
-    Memory(u64),
-    /// A generation slot, after the pool thread waited this long for one.
-    Slot { waited_ms: u64 },
-}
-
-/// Tries the generation again once memory or a slot may have come free,
-/// from the first refusal on, or gives up with 503 once
-/// `image_filter_rs_memory_timeout` has passed in all.
-fn wait_for_room(r: &mut ngx_http_request_t, room: Room) -> Next {
-    let log = connection_log(r);
-    let Some(ctx) = request_ctx(r) else {
-        return Next::Done(SERVER_ERROR);
-    };
-    let now = wall_clock_ms();
-    // A slot refusal from a pool thread comes after the thread waited.
-    let waited_in_thread = match room {
-        Room::Slot { waited_ms } => waited_ms,
-        Room::Memory(_) => 0,
-    };
-    let started = *ctx
-        .memory_wait_started_ms
-        .get_or_insert(now.saturating_sub(waited_in_thread));
-    if ctx.waiting_for_room.is_none() {
-        ctx.waiting_for_room = ctx
-            .budget
-            .map(|budget| budget.count(Gauge::WaitingForRoom, current_pid()));
-    }
-    let waited = now.saturating_sub(started);
-    if waited >= ctx.memory_timeout {
-        ctx.release_claim();
-        log_line(
-            log,
-            NGX_LOG_ERR,
-            0,
-            &format!(
-                "image_filter_rs: \"{}\": {} within {} ms, answered 503",
-                String::from_utf8_lossy(&ctx.path),
-                match room {
-                    Room::Memory(needed) => format!("no memory for a {needed}-byte job"),
-                    Room::Slot { .. } => "no image_filter_rs_concurrency slot came free".into(),
-                },
-                ctx.memory_timeout
-            ),
-        );
-        return Next::Done(response::service_unavailable(r));
-    }
-    let left = (ctx.memory_timeout - waited) as ngx_msec_t;
-    arm_backoff_timer(r, memory_timer_handler, left)
-}
-
-extern "C" fn memory_timer_handler(event: *mut ngx_event_t) {
-    // SAFETY: as for wait_timer_handler.
-    let r = unsafe { &mut *(*event).data.cast::<ngx_http_request_t>() };
-    resume(r, |r| {
-        let store = request_ctx(r).is_some_and(|ctx| ctx.claimed.is_some());
-        start_generation(r, store)
-    });
-}
-
-/// Called by the pool thread's completion event, back on the event loop.
-pub fn generation_done(r: &mut ngx_http_request_t, result: Result<Outcome, TaskFailure>) {
-    resume(r, move |r| finish(r, result));
-}
-
-fn ctx_original_id(ctx: &RequestCtx) -> OriginalId {
-    let v = ctx.validators;
-    OriginalId {
-        path: ctx.path.clone(),
-        dev: v.dev,
-        ino: v.ino,
-        mtime_sec: v.mtime_sec,
-        mtime_nsec: v.mtime_nsec,
-        size: v.size,
-    }
-}
-
-/// The worker's decode cache for this generation, unless turned off; the
-/// location's allowed sizes are the siblings one decode should serve.
-fn shared_decode(r: &ngx_http_request_t, original: OriginalId) -> Option<SharedDecode> {
-    let capacity = ImageFilterRsModule::main_conf(r)?.decode_cache()?;
-    let siblings = ImageFilterRsModule::location_conf(r)
-        .and_then(|lcf| lcf.sizes())
-        .map_or_else(Vec::new, |rule| rule.sizes.clone());
-    Some(SharedDecode {
-        cache: task::worker_decode_cache(capacity),
-        original,
-        siblings,
-    })
-}
-
-/// Records the generation's outcome in the index and answers.
-fn finish(r: &mut ngx_http_request_t, result: Result<Outcome, TaskFailure>) -> Next {
-    let log = connection_log(r);
-    let Some(ctx) = request_ctx(r) else {
-        return Next::Done(SERVER_ERROR);
-    };
-    // Waiting ends here, unless wait_for_room below counts it again.
-    ctx.waiting_for_room = None;
-    let generated = match result {
-        Ok(Outcome::Made(generated)) => generated,
-        Ok(Outcome::Probed { info, original }) => return answer_probe(r, &info, &original),
-        Err(TaskFailure::Refused(refusal)) if ctx.mode != Mode::Thumbnail => {
-            return refuse_probe(r, refusal)
-        }
-        Err(TaskFailure::NoMemory { needed }) => return wait_for_room(r, Room::Memory(needed)),
-        Err(TaskFailure::NoSlot { waited }) => {
-            let waited_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
-            return wait_for_room(r, Room::Slot { waited_ms });
-        }
-        Err(TaskFailure::Refused(refusal)) => {
-            ctx.release_claim();
-            if let Some(index) = ctx.cache.and_then(CachePath::index) {
-                index.lock().counters().generation_failures += 1;
-            }
-            let path = ctx.path.clone();
-            return Next::Done(refuse(r, &path, &refusal));
-        }
-    };
-    let thumbnail = &generated.thumbnail;
-    let path = String::from_utf8_lossy(&ctx.path).into_owned();
-    log_line(
-        log,
-        NGX_LOG_INFO,
-        0,
-        &format!(
-            "image_filter_rs: made {}x{} {} of \"{path}\", {} bytes, in {} ms{}",
-            thumbnail.width,
-            thumbnail.height,
-            thumbnail.format.mime_type(),
-            thumbnail.bytes.len(),
-            generated.elapsed.as_millis(),
-            match generated.reuse {
-                DecodeReuse::Decoded => "",
-                DecodeReuse::Joined => ", from a concurrent decode",
-                DecodeReuse::Retained => ", from a retained decode",
-            }
-        ),
-    );
-    if let (Some(cache), Some(index)) = (ctx.cache, ctx.cache.and_then(CachePath::index)) {
-        let mut victims: Vec<Slot> = Vec::new();
-        let mut discard = false;
-        let mut locked = index.lock();
-        locked.counters().record_generation(generated.elapsed);
-        match (&generated.stored, ctx.claimed) {
-            (Some(Ok(file_size)), Some(since_ms)) => {
-                let ready = ReadyEntry {
-                    file_size: *file_size,
-                    body_offset: file_size - thumbnail.bytes.len() as u64,
-                    original: SharedValidators::from(ctx.validators),
-                    origin: origin_of(&ctx.path),
-                    content_type: index::content_type_code(thumbnail.format.mime_type()),
-                };
-                let claim = index::Claim {
-                    pid: current_pid(),
-                    now_ms: since_ms,
-                    origin: ready.origin,
-                };
-                let now = wall_clock_ms() / 1000;
-                if locked.complete_claim(&ctx.key, claim, ready, now, &mut victims) {
-                    if let Some(max_size) = cache.max_size {
-                        locked.evict_to_fit(max_size, Some(&ctx.key), &mut victims);
-                    }
-                } else {
-                    // Purged (or its original deleted) while being made:
-                    // this request gets it, the cache does not keep it.
-                    locked.counters().discarded += 1;
-                    discard = true;
-                }
-                ctx.claimed = None;
-            }
-            (Some(Err(err)), _) => {
-                locked.counters().store_failures += 1;
-                drop(locked);
-                ctx.release_claim();
-                log_line(
-                    log,
-                    NGX_LOG_ERR,
-                    0,
-                    &format!(
-                        "image_filter_rs: storing the thumbnail of \"{path}\" failed ({err}), served uncached"
-                    ),
-                );
-            }
-            _ => {}
-        }
-        cache.remove_files(&victims);
-        if discard {
-            cache.remove_file(&ctx.key);
-        }
-    }
-    // Sent once, and the headers copy it into the request pool.
-    let etag = core::mem::take(&mut ctx.etag);
-    let meta = Meta {
-        content_type: thumbnail.format.mime_type(),
-        length: thumbnail.bytes.len() as u64,
-        last_modified: ctx.mtime,
-        etag: &etag,
-        vary_accept: ctx.negotiated,
-    };
-    Next::Done(response::send(r, &meta, Body::Memory(&thumbnail.bytes)))
-}
-
-/// `image_filter_rs size`: the JSON; `test`: the original as it was read,
-/// with its own type and validators.
-fn answer_probe(r: &mut ngx_http_request_t, info: &ImageInfo, original: &[u8]) -> Next {
-    let Some(ctx) = request_ctx(r) else {
-        return Next::Done(SERVER_ERROR);
-    };
-    match ctx.mode {
-        Mode::Size => Next::Done(response::send_small(
-            r,
-            NGX_HTTP_OK as usize,
-            "application/json",
-            &info.json(),
-        )),
-        _ => {
-            let etag = core::mem::take(&mut ctx.etag);
-            let meta = Meta {
-                content_type: info.format.mime_type(),
-                length: original.len() as u64,
-                last_modified: ctx.mtime,
-                etag: &etag,
-                vary_accept: false,
-            };
-            Next::Done(response::send(r, &meta, Body::Memory(original)))
-        }
-    }
-}
-
-/// A probe's refusal, logged once. `size` answers what image_filter's does,
-/// `{}`, for an original it cannot read; `test` answers 415 for any
-/// original it would not pass on, as image_filter's does (a file too large
-/// to look at included). A missing or forbidden original keeps its status.
-fn refuse_probe(r: &mut ngx_http_request_t, refusal: Refusal) -> Next {
-    let Some(ctx) = request_ctx(r) else {
-        return Next::Done(SERVER_ERROR);
-    };
-    let mode = ctx.mode;
-    let path = ctx.path.clone();
-    let status = refuse(r, &path, &refusal);
-    let not_an_image = matches!(
-        refusal.class,
-        Class::Image(ErrorClass::Unsupported | ErrorClass::TooLarge)
-    );
-    if !not_an_image {
-        return Next::Done(status);
-    }
-    match mode {
-        Mode::Size => Next::Done(response::send_small(
-            r,
-            status as usize,
-            "application/json",
-            FAILURE_JSON,
-        )),
-        _ => Next::Done(NGX_HTTP_UNSUPPORTED_MEDIA_TYPE as ngx_int_t),
-    }
-}
-
 /// A refusal of what the request asked for: logged once; a 400 carries its
 /// short reason as plain text, since only the client can fix it.
-fn refuse_request(r: &mut ngx_http_request_t, path: &[u8], refusal: &Refusal) -> ngx_int_t {
+pub(crate) fn refuse_request(
+    r: &mut ngx_http_request_t,
+    path: &[u8],
+    refusal: &Refusal,
+) -> ngx_int_t {
     let status = refuse(r, path, refusal);
     if refusal.class != Class::Image(ErrorClass::BadRequest) {
         return status;

@@ -22,6 +22,7 @@ mod conf;
 mod directives;
 mod errors;
 mod files;
+mod generation;
 mod handler;
 mod index;
 mod memory;

@@ -514,7 +514,7 @@ fn fetched(r: &mut ngx_http_request_t) -> Next {
                 ctx.etag = rendition_etag(&ctx.key, &shared);
             }
             let store = ctx.claimed.is_some();
-            handler::start_generation(r, store)
+            crate::generation::start_generation(r, store)
         }
         Answer::Unchanged => {
             let Some((old, _)) = revalidating else {

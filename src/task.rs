@@ -463,7 +463,7 @@ impl PoolWork for GenerationWork {
             )
             .into())
         });
-        crate::handler::generation_done(r, result);
+        crate::generation::generation_done(r, result);
         None
     }
 }

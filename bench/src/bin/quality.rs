@@ -49,6 +49,15 @@
 //!                                    quality, bytes and encode time at which
 //!                                    it matches method 4 at q75 (the
 //!                                    default), by linear interpolation
+//!   avif SIZE FILE...                AVIF (libavif + libaom) at libaom
+//!                                    speeds 6-9 at equal DSSIM: for each
+//!                                    speed, the AVIF quality that matches
+//!                                    the thumbnailer's WebP default (q80,
+//!                                    method 4), with bytes and encode time
+//!                                    relative to that WebP (quality/avif.rs)
+
+#[path = "quality/avif.rs"]
+mod avif;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -67,6 +76,7 @@ fn main() -> ExitCode {
         Some("rules") => cmd_rules(&args[1..]),
         Some("encoders") => cmd_encoders(&args[1..]),
         Some("webp-effort") => cmd_webp_effort(&args[1..]),
+        Some("avif") => avif::cmd_avif(&args[1..]),
         _ => Err(
             "usage: quality dssim A B | against ORIG_DIR LABEL=DIR... | rules SIZES FILE...\n\
                   (see the comment at the top of bench/src/bin/quality.rs)"
@@ -554,8 +564,20 @@ fn cmd_rules(args: &[String]) -> Result<(), String> {
 /// One encoder setting of `encoders`.
 #[derive(Clone, Copy)]
 enum Setting {
-    Jpeg { optimize: bool, progressive: bool },
-    Webp { method: i32, quality: f32 },
+    Jpeg {
+        optimize: bool,
+        progressive: bool,
+    },
+    Webp {
+        method: i32,
+        quality: f32,
+    },
+    /// libavif with libaom at `speed`, quality 0-100, one thread (as the
+    /// module encodes, one job per pool thread).
+    Avif {
+        speed: u8,
+        quality: u8,
+    },
 }
 
 impl Setting {
@@ -570,6 +592,7 @@ impl Setting {
                 if progressive { "-progressive" } else { "" }
             ),
             Setting::Webp { method, quality } => format!("webp-q{quality}-method{method}"),
+            Setting::Avif { speed, quality } => format!("avif-q{quality}-speed{speed}"),
         }
     }
 
@@ -602,6 +625,21 @@ impl Setting {
                 e.encode_advanced(&config)
                     .map(|m| m.to_vec())
                     .map_err(|e| format!("webp: {e:?}"))
+            }
+            Setting::Avif { speed, quality } => {
+                let settings = codecs::avif::EncodeSettings {
+                    quality,
+                    speed,
+                    threads: 1,
+                };
+                codecs::avif::encode(
+                    &img.data,
+                    codecs::avif::PixelLayout::Rgb,
+                    img.width,
+                    img.height,
+                    &settings,
+                )
+                .map_err(|e| e.to_string())
             }
         }
     }
@@ -679,6 +717,14 @@ fn measure_settings(
             bytes[i] += out.len();
             let back = if out.starts_with(&[0xFF, 0xD8]) {
                 decode_jpeg(&out, 1)?
+            } else if out.get(4..8) == Some(b"ftyp") {
+                let img = codecs::avif::decode(&out, &codecs::avif::DecodeLimits::default())
+                    .map_err(|e| e.to_string())?;
+                Rgb {
+                    width: img.width,
+                    height: img.height,
+                    data: img.pixels,
+                }
             } else {
                 let img = webp::Decoder::new(&out)
                     .decode()

@@ -279,7 +279,6 @@ impl LocationConf {
         Limits {
             max_pixels: self.max_pixels.unwrap_or(defaults.max_pixels),
             max_source_size: self.max_source_size.unwrap_or(defaults.max_source_size),
-            ..defaults
         }
     }
 }

@@ -85,12 +85,16 @@ pub fn estimate_peak_memory(
     let copies = if transposed_w == 2 { 2 } else { 1 };
     // jxl-oxide renders from 32-bit float planes; its allocation budget is
     // the bound.
-    let renderer = if format == ImageFormat::Jxl {
-        u64::from(header.width)
-            * u64::from(header.height)
-            * crate::format::jxl::WORK_BYTES_PER_PIXEL
-    } else {
-        0
+    // libavif keeps the AV1 decoder's YUV planes (up to 16 bits a sample at
+    // 4:4:4: 6 bytes a pixel) while it converts them to RGB.
+    let renderer = match format {
+        ImageFormat::Jxl => {
+            u64::from(header.width)
+                * u64::from(header.height)
+                * crate::format::jxl::WORK_BYTES_PER_PIXEL
+        }
+        ImageFormat::Avif => u64::from(header.width) * u64::from(header.height) * 6,
+        _ => 0,
     };
     Ok(BASE
         + source_len

@@ -14,30 +14,15 @@ use thumbnailer::{make_thumbnail, ErrorClass, Fit, Job, OutputFormat, Thumbnail}
 
 /// Pinned outcome of each `either` file: `Ok` or the error class.
 const EITHER_PINS: &[(&str, Option<ErrorClass>)] = &[
-    (
-        "invalid/avif/clap_irot_imir_non_essential.avif",
-        Some(ErrorClass::Unsupported),
-    ),
-    (
-        "invalid/avif/color_grid_gainmap_different_grid.avif",
-        Some(ErrorClass::Unsupported),
-    ),
+    ("invalid/avif/clap_irot_imir_non_essential.avif", None),
+    ("invalid/avif/color_grid_gainmap_different_grid.avif", None),
     (
         "invalid/avif/draw_points_idat_metasize0.avif",
         Some(ErrorClass::Unsupported),
     ),
-    (
-        "invalid/avif/hopper-missing-pixi.avif",
-        Some(ErrorClass::Unsupported),
-    ),
-    (
-        "invalid/avif/poc_b_506387278.avif",
-        Some(ErrorClass::Unsupported),
-    ),
-    (
-        "invalid/avif/unsupported_gainmap_version.avif",
-        Some(ErrorClass::Unsupported),
-    ),
+    ("invalid/avif/hopper-missing-pixi.avif", None),
+    ("invalid/avif/poc_b_506387278.avif", None),
+    ("invalid/avif/unsupported_gainmap_version.avif", None),
     (
         "invalid/bombs/gen_jpeg_sof_65500x1_from_testorig.jpg",
         Some(ErrorClass::Unsupported),
@@ -346,10 +331,7 @@ const EITHER_PINS: &[(&str, Option<ErrorClass>)] = &[
         "invalid/webp/gen/trunc_half.webp",
         Some(ErrorClass::Unsupported),
     ),
-    (
-        "valid/avif/alpha_noispe.avif",
-        Some(ErrorClass::Unsupported),
-    ),
+    ("valid/avif/alpha_noispe.avif", None),
     ("valid/jpeg/monkey12.jpg", Some(ErrorClass::Unsupported)),
     ("valid/jpeg/testimgari.jpg", None),
     (
@@ -459,17 +441,7 @@ fn corpus_matches_manifest() {
         let result = full_size(&input);
         let elapsed = started.elapsed();
         *counted.entry(row.expect.clone()).or_default() += 1;
-        let is_avif = row.path.ends_with(".avif");
         match row.expect.as_str() {
-            "decode" if is_avif => match &result {
-                // AVIF is not built in: README says treat these as reject.
-                Err(e) if e.class() == ErrorClass::Unsupported => {}
-                other => failures.push(format!(
-                    "{}: avif should be unsupported, got {:?}",
-                    row.path,
-                    other.as_ref().map(|t| (t.width, t.height))
-                )),
-            },
             "decode" => match &result {
                 Ok(t) => {
                     if let Some((w, h)) = pillow_size(&row.pillow) {
@@ -523,8 +495,7 @@ fn corpus_matches_manifest() {
                     Err(e) if e.class() == ErrorClass::TooLarge => {}
                     Err(e)
                         if e.class() == ErrorClass::Unsupported
-                            && (is_avif
-                                || LIMIT_REFUSED_AS_CORRUPT.contains(&row.path.as_str())) => {}
+                            && LIMIT_REFUSED_AS_CORRUPT.contains(&row.path.as_str()) => {}
                     other => failures.push(format!(
                         "{}: should hit a limit, got {:?}",
                         row.path,

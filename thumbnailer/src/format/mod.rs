@@ -2,6 +2,7 @@
 //! encoding, and the dispatch over them: sniffing, a cheap header read that
 //! the limits are checked against, then the bounded pixel decode.
 
+pub(crate) mod avif;
 pub(crate) mod encode;
 pub(crate) mod gif;
 mod image_rs;
@@ -60,7 +61,7 @@ pub(crate) fn read_header(data: &[u8], format: ImageFormat) -> Result<Header, Er
         ImageFormat::Webp => webp::read_header(data),
         ImageFormat::Tiff => tiff::read_header(data),
         ImageFormat::Jxl => jxl::read_header(data),
-        other => Err(unsupported_format(other)),
+        ImageFormat::Avif => avif::read_header(data),
     }
 }
 
@@ -80,10 +81,6 @@ pub(crate) fn decode(
         ImageFormat::Webp => webp::decode(data, header, limits),
         ImageFormat::Tiff => tiff::decode(data, header, limits),
         ImageFormat::Jxl => jxl::decode(data, header, limits),
-        other => Err(unsupported_format(other)),
+        ImageFormat::Avif => avif::decode(data, header, limits),
     }
-}
-
-fn unsupported_format(format: ImageFormat) -> Error {
-    Error::unsupported(format!("{} input is not supported", format.mime_type()))
 }

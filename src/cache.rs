@@ -482,6 +482,42 @@ pub fn validators(info: &ngx::ffi::ngx_open_file_info_t) -> Validators {
     }
 }
 
+/// Indexes a cache file found on disk but not in the index (made before a
+/// restart, or by a worker whose entry was evicted): true when this call
+/// added it, false when another worker claimed or indexed the key first.
+pub fn adopt(
+    cache: &CachePath,
+    key: &CacheKey,
+    header: CacheHeader,
+    offset: u64,
+    size: u64,
+    origin: u64,
+) -> bool {
+    let Some(index) = cache.index() else {
+        return false;
+    };
+    let ready = ReadyEntry {
+        file_size: size,
+        body_offset: offset,
+        original: header.original.into(),
+        origin,
+        content_type: content_type_code(&header.content_type),
+    };
+    let mut victims = Vec::new();
+    {
+        let mut locked = index.lock();
+        if !matches!(locked.find(key), Found::Absent) {
+            return false;
+        }
+        locked.complete(key, ready, wall_clock_ms() / 1000, &mut victims);
+        if let Some(max_size) = cache.max_size {
+            locked.evict_to_fit(max_size, Some(key), &mut victims);
+        }
+    }
+    cache.remove_files(&victims);
+    true
+}
+
 /// Reads and checks a cache file's header: the header, the body offset and
 /// the file size, or None when the file is not one of ours or is damaged.
 pub fn read_header(path: &std::path::Path) -> Option<(CacheHeader, u64, u64)> {

@@ -27,7 +27,7 @@ use crate::conf::Filter;
 use crate::errors::{Class, Refusal};
 use crate::files::{map_uri_to_path_and_root, open_cache_file, open_original, OpenFile, Original};
 use crate::generation::start_generation;
-use crate::index::{self, Claimed, Found, ReadyEntry, SharedValidators, Slot};
+use crate::index::{self, Claimed, Found, SharedValidators, Slot};
 use crate::memory::{BudgetHandle, GaugeTicket};
 use crate::request::{self, Mode};
 use crate::response::{self, Body, Meta};
@@ -556,27 +556,11 @@ fn adopt_from_disk(r: &mut ngx_http_request_t, cache: &CachePath) -> Option<Next
     if header.key != ctx.key || header.original != ctx.validators {
         return None;
     }
-    let index = cache.index()?;
-    let ready = ReadyEntry {
-        file_size: size,
-        body_offset: offset,
-        original: header.original.into(),
-        origin: origin_of(&ctx.path),
-        content_type: index::content_type_code(&header.content_type),
-    };
-    let mut victims = Vec::new();
-    {
-        let mut locked = index.lock();
-        // Another worker may have claimed or indexed it meanwhile.
-        if !matches!(locked.find(&ctx.key), Found::Absent) {
-            return None;
-        }
-        locked.complete(&ctx.key, ready, wall_clock_ms() / 1000, &mut victims);
-        if let Some(max_size) = cache.max_size {
-            locked.evict_to_fit(max_size, Some(&ctx.key), &mut victims);
-        }
+    let origin = origin_of(&ctx.path);
+    if !cache::adopt(cache, &ctx.key, header, offset, size, origin) {
+        return None;
     }
-    cache.remove_files(&victims);
+    let index = cache.index()?;
     let slot = match index.lock().find(&ctx.key) {
         Found::Ready(slot) => slot,
         _ => return None,

@@ -263,29 +263,7 @@ fn adopt_from_disk(cache: &CachePath, ctx: &handler::RequestCtx) -> bool {
     if header.key != ctx.key || !is_upstream(&header.original) {
         return false;
     }
-    let Some(index) = cache.index() else {
-        return false;
-    };
-    let ready = ReadyEntry {
-        file_size: size,
-        body_offset: offset,
-        original: header.original.into(),
-        origin: origin_of(&ctx.path),
-        content_type: index::content_type_code(&header.content_type),
-    };
-    let mut victims = Vec::new();
-    {
-        let mut locked = index.lock();
-        if !matches!(locked.find(&ctx.key), Found::Absent) {
-            return false;
-        }
-        locked.complete(&ctx.key, ready, wall_clock_ms() / 1000, &mut victims);
-        if let Some(max_size) = cache.max_size {
-            locked.evict_to_fit(max_size, Some(&ctx.key), &mut victims);
-        }
-    }
-    cache.remove_files(&victims);
-    true
+    cache::adopt(cache, &ctx.key, header, offset, size, origin_of(&ctx.path))
 }
 
 /// Sends the rendition of a ready entry; None when its file is gone.

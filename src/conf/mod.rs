@@ -5,6 +5,12 @@
 //! (`invalid value "12q" in "image_filter_rs" directive`), through
 //! `ngx_conf_log_error`, so `nginx -t` names the file and line.
 
+mod merge;
+mod parse;
+
+pub use merge::merge_location;
+pub use parse::*;
+
 use core::ffi::{c_char, c_void};
 use core::ptr::{self, NonNull};
 
@@ -18,10 +24,7 @@ use ngx::{ngx_conf_log_error, ngx_string};
 use std::rc::Rc;
 
 use thumbnailer::names::Library;
-use thumbnailer::query::FormatParam;
-use thumbnailer::{
-    EncodeOptions, Fit, Flip, Geometry, Limits, Placeholder, Rgb, Rotation, Transparency,
-};
+use thumbnailer::{EncodeOptions, Fit, Flip, Geometry, Limits, Rgb, Rotation, Transparency};
 
 pub use crate::presets::{Preset, SizeRule};
 use crate::values::{set_valued, Valued};
@@ -528,20 +531,6 @@ macro_rules! value_directive {
     };
 }
 
-/// An encoder quality, 1 to 100.
-pub fn parse_quality(v: &[u8]) -> Option<u8> {
-    parse_decimal(v)
-        .filter(|q| (1..=100).contains(q))
-        .map(|q| q as u8)
-}
-
-/// A size in nginx's syntax (`512k`, `64m`).
-fn parse_bytes(v: &[u8]) -> Option<u64> {
-    core::str::from_utf8(v)
-        .ok()
-        .and_then(crate::cache::parse_offset)
-}
-
 directive_handler!(pub(crate) cmd_jpeg_quality, LocationConf, |d, lcf| || set_valued(
     &mut d,
     &mut lcf.jpeg_quality,
@@ -565,34 +554,6 @@ directive_handler!(pub(crate) cmd_sharpen, LocationConf, |d, lcf| || set_valued(
 value_directive!(cmd_flip, LocationConf, flip, parse_flip);
 value_directive!(cmd_transparency, LocationConf, transparency, parse_on_off);
 
-/// Degrees counter-clockwise, as image_filter's `rotate` turns: 0, 90,
-/// 180 or 270.
-pub fn parse_rotation(v: &[u8]) -> Option<Rotation> {
-    parse_decimal(v).and_then(Rotation::from_degrees)
-}
-
-/// image_filter_sharpen's percent: 0 is off, more than 100 is allowed.
-pub fn parse_sharpen(v: &[u8]) -> Option<u16> {
-    core::str::from_utf8(v)
-        .ok()
-        .and_then(thumbnailer::adjust::parse_sharpen)
-}
-
-/// `h`, `v`, or `off` (to undo an inherited flip).
-pub fn parse_flip(v: &[u8]) -> Option<Flip> {
-    match v {
-        b"off" => Some(Flip::None),
-        text => core::str::from_utf8(text).ok().and_then(Flip::parse),
-    }
-}
-
-pub fn parse_on_off(v: &[u8]) -> Option<bool> {
-    match v {
-        b"on" => Some(true),
-        b"off" => Some(false),
-        _ => None,
-    }
-}
 value_directive!(cmd_interlace, LocationConf, interlace, parse_on_off);
 value_directive!(cmd_webp_effort, LocationConf, webp_effort, |v| {
     parse_decimal(v).filter(|&e| e <= 6).map(|e| e as u8)
@@ -618,66 +579,6 @@ value_directive!(cmd_concurrency, MainConf, concurrency, |v| match v {
     count => parse_decimal(count).filter(|&n| n > 0),
 });
 
-/// The output format a location, preset or request asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FormatChoice {
-    Original,
-    Jpeg,
-    Png,
-    Webp,
-    /// A still GIF (the first frame of an animation).
-    Gif,
-    /// The best one `Accept` allows.
-    Auto,
-    /// A ThumbHash, BlurHash, colour or LQIP of the thumbnail.
-    Placeholder(Placeholder),
-}
-
-impl FormatChoice {
-    /// The choice a query's `fm` asks for; None for a format the module
-    /// cannot write, which must be refused rather than answered in another.
-    pub fn from_param(param: FormatParam) -> Option<Self> {
-        match param {
-            FormatParam::Jpeg => Some(FormatChoice::Jpeg),
-            FormatParam::Png => Some(FormatChoice::Png),
-            FormatParam::Webp => Some(FormatChoice::Webp),
-            FormatParam::Gif => Some(FormatChoice::Gif),
-            FormatParam::Avif => None,
-            FormatParam::Auto => Some(FormatChoice::Auto),
-            FormatParam::Placeholder(kind) => Some(FormatChoice::Placeholder(kind)),
-        }
-    }
-}
-
-/// `original`, `jpeg`, `png`, `webp`, `gif`, `auto` (from `Accept`), or a
-/// placeholder: `thumbhash`, `blurhash` (4x3 components), `color`, `lqip`.
-pub fn parse_format(v: &[u8]) -> Option<FormatChoice> {
-    match v {
-        b"thumbhash" => Some(FormatChoice::Placeholder(Placeholder::Thumbhash)),
-        b"blurhash" => Some(FormatChoice::Placeholder(Placeholder::DEFAULT_BLURHASH)),
-        b"color" => Some(FormatChoice::Placeholder(Placeholder::Color)),
-        b"lqip" => Some(FormatChoice::Placeholder(Placeholder::Lqip)),
-        b"original" => Some(FormatChoice::Original),
-        b"jpeg" => Some(FormatChoice::Jpeg),
-        b"png" => Some(FormatChoice::Png),
-        b"webp" => Some(FormatChoice::Webp),
-        b"gif" => Some(FormatChoice::Gif),
-        b"auto" => Some(FormatChoice::Auto),
-        _ => None,
-    }
-}
-
-/// `fit`, `crop`, `fill`, `pad` or `force`.
-pub fn parse_fit(v: &[u8]) -> Option<Fit> {
-    match v {
-        b"fit" => Some(Fit::Fit),
-        b"crop" => Some(Fit::Crop),
-        b"fill" => Some(Fit::Fill),
-        b"pad" => Some(Fit::Pad),
-        b"force" => Some(Fit::Force),
-        _ => None,
-    }
-}
 value_directive!(cmd_max_pixels, LocationConf, max_pixels, parse_count);
 value_directive!(
     cmd_max_source_size,
@@ -685,41 +586,6 @@ value_directive!(
     max_source_size,
     parse_bytes
 );
-
-/// `#rgb`, `#rrggbb`, or `white` / `black`.
-pub fn parse_colour(v: &[u8]) -> Option<Rgb> {
-    match v {
-        b"white" => return Some(Rgb(255, 255, 255)),
-        b"black" => return Some(Rgb(0, 0, 0)),
-        _ => {}
-    }
-    let hex = v.strip_prefix(b"#")?;
-    let digit = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    match hex.len() {
-        3 => Some(Rgb(
-            digit(hex[0])? * 17,
-            digit(hex[1])? * 17,
-            digit(hex[2])? * 17,
-        )),
-        6 => Some(Rgb(
-            digit(hex[0])? * 16 + digit(hex[1])?,
-            digit(hex[2])? * 16 + digit(hex[3])?,
-            digit(hex[4])? * 16 + digit(hex[5])?,
-        )),
-        _ => None,
-    }
-}
-
-/// A count with an optional `k` (thousands) or `m` (millions) suffix.
-pub fn parse_count(v: &[u8]) -> Option<u64> {
-    let (digits, scale) = match v.last()? {
-        b'k' | b'K' => (&v[..v.len() - 1], 1_000),
-        b'm' | b'M' => (&v[..v.len() - 1], 1_000_000),
-        _ => (v, 1),
-    };
-    let n = u64::from(parse_decimal(digits)?).checked_mul(scale)?;
-    (n > 0).then_some(n)
-}
 
 directive_handler!(pub(crate) cmd_memory_timeout, MainConf, |d, mcf| || set_msec(
     &mut d,
@@ -777,199 +643,4 @@ fn set_content_handler(
         }
         None => NGX_CONF_ERROR,
     })
-}
-
-/// Plain decimal digits only: no sign, no spaces, no `0x`, at most 9 digits.
-pub fn parse_decimal(bytes: &[u8]) -> Option<u32> {
-    if bytes.is_empty() || bytes.len() > 9 || !bytes.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    bytes.iter().try_fold(0u32, |n, &b| {
-        n.checked_mul(10)?.checked_add(u32::from(b - b'0'))
-    })
-}
-
-/// Inherits unset values from the enclosing block, resolves the cache zone
-/// by name and installs the content handler where thumbnails are on.
-pub fn merge_location(
-    cf: &mut ngx_conf_t,
-    prev: &LocationConf,
-    conf: &mut LocationConf,
-) -> *mut c_char {
-    guarded(|| {
-        // Written in this block, as opposed to inherited from above.
-        let filter_here = conf.filter.is_some_and(|f| f.is_on());
-        // As with image_filter, whose `rotate` is part of the filter: a
-        // block with an `image_filter_rs` of its own starts unturned.
-        if conf.filter.is_none() {
-            conf.rotate = conf.rotate.or(prev.rotate);
-        }
-        if conf.filter.is_none() {
-            conf.filter = prev.filter;
-        }
-        if conf.jpeg_quality.is_none() {
-            conf.jpeg_quality = prev.jpeg_quality;
-        }
-        if matches!(conf.cache, CacheSetting::Unset) {
-            conf.cache = prev.cache;
-        }
-        if conf.lock_timeout.is_none() {
-            conf.lock_timeout = prev.lock_timeout;
-        }
-        if conf.debug_delay.is_none() {
-            conf.debug_delay = prev.debug_delay;
-        }
-        conf.webp_quality = conf.webp_quality.or(prev.webp_quality);
-        conf.flip = conf.flip.or(prev.flip);
-        conf.sharpen = conf.sharpen.or(prev.sharpen);
-        conf.transparency = conf.transparency.or(prev.transparency);
-        conf.interlace = conf.interlace.or(prev.interlace);
-        conf.webp_effort = conf.webp_effort.or(prev.webp_effort);
-        conf.background = conf.background.or(prev.background);
-        conf.format = conf.format.or(prev.format);
-        conf.max_pixels = conf.max_pixels.or(prev.max_pixels);
-        conf.max_source_size = conf.max_source_size.or(prev.max_source_size);
-        conf.max_output = conf.max_output.or(prev.max_output);
-        if conf.sizes.is_none() {
-            conf.sizes = prev.sizes.clone();
-        }
-        if conf.secrets.is_none() {
-            conf.secrets = prev.secrets.clone();
-        }
-        let Some(mcf) = ImageFilterRsModule::main_conf(cf) else {
-            return NGX_CONF_ERROR;
-        };
-        // SAFETY: the presets live in the main configuration, which lives as
-        // long as the cycle; no preset is added after the http block.
-        conf.presets = Some(unsafe { &*ptr::from_ref(&mcf.presets[..]) });
-        if let Some(Filter::PresetName(name)) = conf.filter {
-            match conf.preset_named(&String::from_utf8_lossy(name.as_bytes())) {
-                Some(preset) => conf.filter = Some(Filter::Preset(preset)),
-                None => {
-                    ngx_conf_log_error!(
-                        NGX_LOG_EMERG,
-                        cf,
-                        "unknown image_filter_rs preset \"{}\"",
-                        name
-                    );
-                    return NGX_CONF_ERROR;
-                }
-            }
-        }
-        // A library's names carry no signature: only an allow-list bounds
-        // the sizes a client can make by writing names.
-        if let (Some(Filter::Names(library)), None) = (conf.filter, &conf.sizes) {
-            ngx_conf_log_error!(
-                NGX_LOG_EMERG,
-                cf,
-                "\"image_filter_rs {}\" takes the size from the file name, so \"image_filter_rs_sizes\" must be set too",
-                library.name()
-            );
-            return NGX_CONF_ERROR;
-        }
-        if conf.filter.is_some_and(|f| f.sized_by_request())
-            && conf.sizes.is_none()
-            && conf.secrets.is_none()
-        {
-            ngx_conf_log_error!(
-                NGX_LOG_EMERG,
-                cf,
-                "\"image_filter_rs\" takes the size from the request here, so \"image_filter_rs_sizes\" or \"image_filter_rs_secret\" must be set too"
-            );
-            return NGX_CONF_ERROR;
-        }
-        if matches!(conf.thread_pool, ThreadPoolSetting::Unset) {
-            conf.thread_pool = prev.thread_pool;
-        }
-        if let Err(message) = crate::source::merge(prev, conf) {
-            ngx_conf_log_error!(NGX_LOG_EMERG, cf, "{}", message);
-            return NGX_CONF_ERROR;
-        }
-        if let CacheSetting::Named(name) = conf.cache {
-            let Some(mcf) = ImageFilterRsModule::main_conf(cf) else {
-                return NGX_CONF_ERROR;
-            };
-            match mcf
-                .caches
-                .iter()
-                .find(|c| c.zone_name.as_bytes() == name.as_bytes())
-            {
-                Some(cache) => {
-                    // SAFETY: the caches live in the main configuration, which
-                    // lives as long as the cycle that uses this location.
-                    let cache: &'static CachePath = unsafe { &*ptr::from_ref(cache.as_ref()) };
-                    conf.cache = CacheSetting::Zone(cache);
-                }
-                None => {
-                    ngx_conf_log_error!(
-                        NGX_LOG_EMERG,
-                        cf,
-                        "\"image_filter_rs_cache\" zone \"{}\" is unknown",
-                        name
-                    );
-                    return NGX_CONF_ERROR;
-                }
-            }
-        }
-        if conf.purge {
-            if let Err(rv) = resolve_thread_pool(cf, conf) {
-                return rv;
-            }
-        }
-        if conf.filter.is_some_and(|f| f.is_on()) {
-            if let Err(rv) = resolve_thread_pool(cf, conf) {
-                return rv;
-            }
-            // The merge runs with `cf` pointing at this block's context, so
-            // the core location conf here is the one being merged.
-            if let Some(clcf) = NgxHttpCoreModule::location_conf_mut(cf) {
-                let ours: unsafe extern "C" fn(*mut ngx_http_request_t) -> ngx_int_t =
-                    crate::handler::content_handler;
-                match clcf.handler {
-                    None => clcf.handler = Some(ours),
-                    // Compared by address: a merge that runs twice over the
-                    // same block finds its own handler there.
-                    Some(handler) if handler as usize == ours as usize => {}
-                    // Written beside proxy_pass, fastcgi_pass, return...:
-                    // nginx would run the other handler and silently never
-                    // make a thumbnail, so say so at `nginx -t`.
-                    Some(_) if filter_here => {
-                        let location = clcf.name;
-                        ngx_conf_log_error!(
-                            NGX_LOG_EMERG,
-                            cf,
-                            "\"image_filter_rs\" cannot be used in a location that has another content handler (such as \"proxy_pass\"): location \"{}\" would serve the original unchanged",
-                            location
-                        );
-                        return NGX_CONF_ERROR;
-                    }
-                    // Inherited into a location with its own content
-                    // handler: that handler keeps the location.
-                    Some(_) => {}
-                }
-            }
-        }
-        NGX_CONF_OK
-    })
-}
-
-/// Looks up (or, for `default`, creates) the thread pool of a location that
-/// makes thumbnails. Pools are only asked for where they are used, so a
-/// configuration without thumbnails starts no threads.
-fn resolve_thread_pool(cf: &mut ngx_conf_t, conf: &mut LocationConf) -> Result<(), *mut c_char> {
-    let mut name = match conf.thread_pool {
-        ThreadPoolSetting::Off | ThreadPoolSetting::Pool(_) => return Ok(()),
-        ThreadPoolSetting::Unset => ngx_string!("default"),
-        ThreadPoolSetting::Named(name) => name,
-    };
-    // SAFETY: `cf` is the configuration being merged; nginx keeps `name`'s
-    // bytes, which live in the configuration pool or are static.
-    let pool = unsafe { ngx_thread_pool_add(cf, &mut name) };
-    match NonNull::new(pool) {
-        Some(pool) => {
-            conf.thread_pool = ThreadPoolSetting::Pool(pool);
-            Ok(())
-        }
-        None => Err(NGX_CONF_ERROR),
-    }
 }

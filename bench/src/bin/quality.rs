@@ -772,21 +772,8 @@ fn cmd_webp_effort(args: &[String]) -> Result<(), String> {
     println!("method quality bytes:mean encode-ms:median bytes/m4 ms/m4");
     for method in 0..=6usize {
         let row = 1 + method * qualities.len();
-        // DSSIM falls as quality rises; find the pair that brackets the target.
-        let found = (0..qualities.len() - 1).find_map(|k| {
-            let (a, b) = (row + k, row + k + 1);
-            (t.dssim[a] >= target && t.dssim[b] <= target).then(|| {
-                let span = t.dssim[a] - t.dssim[b];
-                let f = if span > 0.0 {
-                    (t.dssim[a] - target) / span
-                } else {
-                    0.0
-                };
-                let lerp = |x: &[f64]| x[a] + f * (x[b] - x[a]);
-                let q = f64::from(qualities[k]) + f * f64::from(qualities[k + 1] - qualities[k]);
-                (q, lerp(&t.bytes), lerp(&t.ms))
-            })
-        });
+        let grid: Vec<f64> = qualities.iter().map(|&q| f64::from(q)).collect();
+        let found = at_dssim(&t, row, &grid, target);
         match found {
             Some((q, bytes, ms)) => println!(
                 "{method} {q:.1} {bytes:.0} {ms:.2} {:.3} {:.3}",
@@ -797,4 +784,30 @@ fn cmd_webp_effort(args: &[String]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The quality, bytes and time at which the run of settings starting at
+/// `row`, one per entry of `qualities`, reaches `target` DSSIM, interpolated
+/// linearly between the two qualities that bracket it (DSSIM falls as
+/// quality rises); None when no pair brackets it.
+fn at_dssim(
+    t: &SettingFigures,
+    row: usize,
+    qualities: &[f64],
+    target: f64,
+) -> Option<(f64, f64, f64)> {
+    (0..qualities.len().saturating_sub(1)).find_map(|k| {
+        let (a, b) = (row + k, row + k + 1);
+        (t.dssim[a] >= target && t.dssim[b] <= target).then(|| {
+            let span = t.dssim[a] - t.dssim[b];
+            let f = if span > 0.0 {
+                (t.dssim[a] - target) / span
+            } else {
+                0.0
+            };
+            let lerp = |x: &[f64]| x[a] + f * (x[b] - x[a]);
+            let q = qualities[k] + f * (qualities[k + 1] - qualities[k]);
+            (q, lerp(&t.bytes), lerp(&t.ms))
+        })
+    })
 }

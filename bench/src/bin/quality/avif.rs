@@ -4,7 +4,7 @@
 //! thumbnailer's WebP default (q80, method 4) and the JPEG q80 line of
 //! `encoders`, with the bytes and encode time AVIF needs there.
 
-use super::{measure_settings, Setting, SettingFigures};
+use super::{at_dssim, measure_settings, Setting};
 
 const SPEEDS: [u8; 4] = [6, 7, 8, 9];
 /// Wide enough that every speed brackets both targets on photographs.
@@ -38,12 +38,13 @@ pub(super) fn cmd_avif(args: &[String]) -> Result<(), String> {
          JPEG q80: DSSIM {:.6}, {:.0} bytes, {:.2} ms",
         t.images, t.dssim[0], t.bytes[0], t.ms[0], t.dssim[1], t.bytes[1], t.ms[1]
     );
+    let grid: Vec<f64> = QUALITIES.iter().map(|&q| f64::from(q)).collect();
     for (target, name) in [(0usize, "WebP q80"), (1, "JPEG q80")] {
         println!("AVIF at the DSSIM of {name} ({:.6}):", t.dssim[target]);
         println!("speed quality bytes:mean encode-ms:median bytes/webp ms/webp");
         for (s, speed) in SPEEDS.iter().enumerate() {
             let row = 2 + s * QUALITIES.len();
-            match at_dssim(&t, row, t.dssim[target]) {
+            match at_dssim(&t, row, &grid, t.dssim[target]) {
                 Some((q, bytes, ms)) => println!(
                     "{speed} {q:.1} {bytes:.0} {ms:.2} {:.3} {:.3}",
                     bytes / t.bytes[0],
@@ -54,24 +55,4 @@ pub(super) fn cmd_avif(args: &[String]) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// The quality, bytes and time at which the run of `QUALITIES` starting at
-/// `row` reaches `target` DSSIM, interpolated linearly between the two
-/// qualities that bracket it (DSSIM falls as quality rises).
-fn at_dssim(t: &SettingFigures, row: usize, target: f64) -> Option<(f64, f64, f64)> {
-    (0..QUALITIES.len() - 1).find_map(|k| {
-        let (a, b) = (row + k, row + k + 1);
-        (t.dssim[a] >= target && t.dssim[b] <= target).then(|| {
-            let span = t.dssim[a] - t.dssim[b];
-            let f = if span > 0.0 {
-                (t.dssim[a] - target) / span
-            } else {
-                0.0
-            };
-            let lerp = |x: &[f64]| x[a] + f * (x[b] - x[a]);
-            let q = f64::from(QUALITIES[k]) + f * f64::from(QUALITIES[k + 1] - QUALITIES[k]);
-            (q, lerp(&t.bytes), lerp(&t.ms))
-        })
-    })
 }

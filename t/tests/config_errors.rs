@@ -25,54 +25,47 @@ fn unknown_mode_is_refused() {
     check.assert_fails_with(&["\"stretch\"", "image_filter_rs", &place]);
 }
 
-#[test]
-fn jpeg_quality_out_of_range_is_refused() {
-    for bad in ["101", "0"] {
-        let directive = format!("image_filter_rs_jpeg_quality {bad};");
+/// `nginx -t` refuses each of `values` for `directive` in a thumbnail
+/// location, naming the value and the place.
+fn assert_values_refused(directive: &str, values: &[&str]) {
+    for bad in values {
+        let line = format!("{directive} {bad};");
         let check = Nginx::builder()
             .server(&format!(
-                "location /t/ {{ alias @MEDIA@/; image_filter_rs 350x350; {directive} }}"
+                "location /t/ {{ alias @MEDIA@/; image_filter_rs 350x350; {line} }}"
             ))
             .check();
-        let place = check.location_of(&directive);
+        let place = check.location_of(&line);
         check.assert_fails_with(&[&format!("invalid value \"{bad}\""), &place]);
     }
+}
+
+/// `nginx -t` accepts each of `values` for `directive`.
+fn assert_values_accepted(directive: &str, values: &[&str]) {
+    for ok in values {
+        Nginx::builder()
+            .server(&format!(
+                "location /t/ {{ alias @MEDIA@/; image_filter_rs 350x350; {directive} {ok}; }}"
+            ))
+            .check()
+            .assert_ok();
+    }
+}
+
+#[test]
+fn jpeg_quality_out_of_range_is_refused() {
+    assert_values_refused("image_filter_rs_jpeg_quality", &["101", "0"]);
 }
 
 #[test]
 fn jpeg_quality_bounds_are_accepted() {
-    for ok in ["1", "100"] {
-        Nginx::builder()
-            .server(&format!(
-                "location /t/ {{ alias @MEDIA@/; image_filter_rs 350x350; \
-                 image_filter_rs_jpeg_quality {ok}; }}"
-            ))
-            .check()
-            .assert_ok();
-    }
+    assert_values_accepted("image_filter_rs_jpeg_quality", &["1", "100"]);
 }
 
 #[test]
 fn webp_effort_takes_zero_to_six() {
-    for bad in ["7", "-1", "fast"] {
-        let directive = format!("image_filter_rs_webp_effort {bad};");
-        let check = Nginx::builder()
-            .server(&format!(
-                "location /t/ {{ alias @MEDIA@/; image_filter_rs 350x350; {directive} }}"
-            ))
-            .check();
-        let place = check.location_of(&directive);
-        check.assert_fails_with(&[&format!("invalid value \"{bad}\""), &place]);
-    }
-    for ok in ["0", "6"] {
-        Nginx::builder()
-            .server(&format!(
-                "location /t/ {{ alias @MEDIA@/; image_filter_rs 350x350; \
-                 image_filter_rs_webp_effort {ok}; }}"
-            ))
-            .check()
-            .assert_ok();
-    }
+    assert_values_refused("image_filter_rs_webp_effort", &["7", "-1", "fast"]);
+    assert_values_accepted("image_filter_rs_webp_effort", &["0", "6"]);
 }
 
 #[test]

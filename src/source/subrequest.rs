@@ -243,17 +243,28 @@ unsafe extern "C" fn body_filter(r: *mut ngx_http_request_t, chain: *mut ngx_cha
         while let Some(cl) = link.as_ref() {
             if let Some(b) = cl.buf.as_mut() {
                 let in_memory = b.temporary() != 0 || b.memory() != 0 || b.mmap() != 0;
+                let len = if in_memory {
+                    b.last.offset_from(b.pos) as usize
+                } else if b.in_file() != 0 && !b.file.is_null() {
+                    (b.file_last - b.file_pos) as usize
+                } else {
+                    0
+                };
+                // Checked before the copy, so a body past the limit is never
+                // held, however large one buffer of it is.
+                if keep && (received.body.len() + len) as u64 > received.limit {
+                    received.too_large = true;
+                    received.body = Vec::new();
+                }
                 if keep && !received.too_large {
                     if in_memory {
-                        let len = b.last.offset_from(b.pos) as usize;
                         received
                             .body
                             .extend_from_slice(core::slice::from_raw_parts(b.pos, len));
-                    } else if b.in_file() != 0 && !b.file.is_null() {
+                    } else if len > 0 {
                         // proxy_buffering wrote part of the body to a
                         // temporary file; it was just written, so this
                         // read comes from the page cache.
-                        let len = (b.file_last - b.file_pos) as usize;
                         let at = received.body.len();
                         received.body.resize(at + len, 0);
                         let read = libc::pread(
@@ -266,10 +277,6 @@ unsafe extern "C" fn body_filter(r: *mut ngx_http_request_t, chain: *mut ngx_cha
                             received.body.truncate(at);
                             received.failure = Some(NGX_HTTP_BAD_GATEWAY as ngx_int_t);
                         }
-                    }
-                    if received.body.len() as u64 > received.limit {
-                        received.too_large = true;
-                        received.body = Vec::new();
                     }
                 }
                 if in_memory {

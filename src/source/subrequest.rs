@@ -203,6 +203,18 @@ unsafe extern "C" fn header_filter(r: *mut ngx_http_request_t) -> ngx_int_t {
             None => NGX_OK as ngx_int_t,
         };
     };
+    no_unwind(|| read_headers(request, fetch))
+}
+
+/// Runs one of the filters' own steps for our subrequest; a panic in it is
+/// the subrequest's error, never an unwind into nginx.
+fn no_unwind(step: impl FnOnce() -> ngx_int_t) -> ngx_int_t {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)).unwrap_or(NGX_ERROR as ngx_int_t)
+}
+
+/// Records the fetched original's status and validators, and refuses a
+/// declared length past the limit before a byte of the body is read.
+fn read_headers(request: &mut ngx_http_request_t, fetch: &mut Fetch) -> ngx_int_t {
     let out = &request.headers_out;
     let received = &mut fetch.received;
     received.status = out.status;
@@ -234,7 +246,12 @@ unsafe extern "C" fn body_filter(r: *mut ngx_http_request_t, chain: *mut ngx_cha
             None => NGX_OK as ngx_int_t,
         };
     };
-    let received = &mut fetch.received;
+    no_unwind(|| collect_body(chain, &mut fetch.received))
+}
+
+/// Appends the chain's bytes to the fetched body, up to the limit, and marks
+/// every buffer consumed; an error cuts the upstream off past the limit.
+fn collect_body(chain: *mut ngx_chain_t, received: &mut Received) -> ngx_int_t {
     let keep = received.status == NGX_HTTP_OK as usize && !received.too_large;
     let mut link = chain;
     // SAFETY: the chain and its buffers are the upstream's, valid during

@@ -29,7 +29,6 @@ fn main() {
         .layout_tests(true)
         .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()));
     for function in [
-        "avifVersion",
         "avifResultToString",
         "avifDecoderCreate",
         "avifDecoderDestroy",

@@ -85,13 +85,6 @@ fn result_text(result: sys::avifResult) -> String {
     text.to_string_lossy().into_owned()
 }
 
-/// The library's version, for logs and the build notes.
-pub fn library_version() -> String {
-    // SAFETY: avifVersion returns a pointer to a static NUL-terminated string.
-    let text = unsafe { CStr::from_ptr(sys::avifVersion()) };
-    text.to_string_lossy().into_owned()
-}
-
 /// The colour description an AVIF carries when it has no ICC profile
 /// (ITU-T H.273 code points), for the caller's colour management.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

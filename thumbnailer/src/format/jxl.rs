@@ -11,6 +11,7 @@ use crate::bitmap::{Bitmap, Layout};
 use crate::error::Error;
 use crate::format::{Decoded, Header, SourceColour};
 use crate::job::Limits;
+use crate::limits;
 use crate::processing::orient::Orientation;
 
 /// A bare codestream starts with FF 0A; the ISO-BMFF container with its
@@ -63,13 +64,10 @@ pub(crate) fn read_header(data: &[u8]) -> Result<Header, Error> {
 /// The first keyframe as 8-bit samples. Gray stays gray; gray with alpha
 /// becomes RGBA, the one alpha layout a bitmap has.
 pub(crate) fn decode(data: &[u8], header: &Header, limits: &Limits) -> Result<Decoded, Error> {
+    // The pipeline checked the header already; the renderer's budget below
+    // rests on it, so a direct caller gets the same check.
+    limits::check_pixels(header.width, header.height, 1, limits)?;
     let pixels = u64::from(header.width) * u64::from(header.height);
-    if pixels > limits.max_pixels {
-        return Err(Error::too_large(format!(
-            "jxl of {}x{} is over the pixel limit",
-            header.width, header.height
-        )));
-    }
     let budget = pixels
         .saturating_mul(WORK_BYTES_PER_PIXEL)
         .saturating_add(WORK_BYTES_FIXED);

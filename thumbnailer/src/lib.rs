@@ -22,7 +22,7 @@ pub use cache::{decode_cache, key, store};
 pub use format::sniff;
 pub use job as operation;
 pub use job::adjustments as adjust;
-pub use url::{names, query, signature};
+pub use url::{accept, names, query, signature};
 
 pub use error::{Error, ErrorClass};
 pub use job::*;

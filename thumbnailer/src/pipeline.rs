@@ -176,12 +176,13 @@ pub(crate) fn finish(upright: &Upright, plan: Plan, job: &Job) -> Result<Thumbna
         _ => bitmap,
     };
 
+    let (width, height) = (bitmap.width, bitmap.height);
     let out_format = encode::choose_format(
-        job.encode.format,
+        &job.encode,
         upright.source_format,
         bitmap.has_transparency(),
+        u64::from(width) * u64::from(height),
     );
-    let (width, height) = (bitmap.width, bitmap.height);
     let options = match job.encode.format {
         OutputFormat::Placeholder(_) => EncodeOptions {
             webp_quality: placeholder::LQIP_QUALITY,

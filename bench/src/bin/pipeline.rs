@@ -110,7 +110,7 @@ fn thread_cpu_ns() -> u64 {
 }
 
 fn inproc(args: &[String]) -> Result<(), String> {
-    let usage = "inproc SIZE jpeg|webp QUALITY [--out DIR] FILE...";
+    let usage = "inproc SIZE jpeg|webp|avif QUALITY [--out DIR] FILE...";
     let [size, format, quality, rest @ ..] = args else {
         return Err(usage.to_owned());
     };
@@ -121,10 +121,12 @@ fn inproc(args: &[String]) -> Result<(), String> {
     let mut job = match format.as_str() {
         "jpeg" => Job::sized(Some(size), Some(size), Fit::Fit, OutputFormat::Jpeg),
         "webp" => Job::sized(Some(size), Some(size), Fit::Fit, OutputFormat::Webp),
+        "avif" => Job::sized(Some(size), Some(size), Fit::Fit, OutputFormat::Avif),
         _ => return Err(usage.to_owned()),
     };
     job.encode.jpeg_quality = quality;
     job.encode.webp_quality = quality;
+    job.encode.avif_quality = quality;
     let (out, files) = match rest {
         [flag, dir, files @ ..] if flag == "--out" => (Some(PathBuf::from(dir)), files),
         files => (None, files),

@@ -1,5 +1,5 @@
 //! Chooses the output format and hands the final bitmap to that format's
-//! encoder (`jpeg::encode`, `png::encode`, `webp::encode`, `gif::encode`).
+//! encoder (`jpeg`, `png`, `webp`, `gif`, `avif`).
 //! Only pixels are written: no EXIF, XMP, comments, ICC or trailing bytes of
 //! the source can reach the output. The tests here go through this dispatch.
 
@@ -8,23 +8,34 @@ use crate::error::Error;
 use crate::format::ImageFormat;
 use crate::job::{EncodeOptions, OutputFormat};
 
+use crate::format::avif::encode_avif;
 use crate::format::gif::encode::encode_gif;
 use crate::format::jpeg::encode::encode_jpeg;
 use crate::format::png::encode::{encode_png, encode_png_indexed};
 use crate::format::webp::encode::encode_webp;
 
-/// The format to write: the requested one, or for `Original` the input's own
-/// where we have an encoder, else PNG for transparent images and JPEG otherwise.
+/// The format to write for a `pixels`-pixel thumbnail: the requested one
+/// (a negotiated AVIF gives way to its fallback above its pixel count), or
+/// for `Original` the input's own where we keep it, else PNG for
+/// transparent images and JPEG otherwise.
 pub(crate) fn choose_format(
-    requested: OutputFormat,
+    options: &EncodeOptions,
     input: ImageFormat,
     has_alpha: bool,
+    pixels: u64,
 ) -> ImageFormat {
+    let requested = match (options.format, options.avif_fallback) {
+        (OutputFormat::Avif, Some(fallback)) if pixels > fallback.max_pixels => {
+            fallback.to.output()
+        }
+        (format, _) => format,
+    };
     match requested {
         OutputFormat::Jpeg => ImageFormat::Jpeg,
         OutputFormat::Png => ImageFormat::Png,
         OutputFormat::Webp => ImageFormat::Webp,
         OutputFormat::Gif => ImageFormat::Gif,
+        OutputFormat::Avif => ImageFormat::Avif,
         // Only an LQIP reaches the image encoders; text placeholders are
         // written by `placeholder`.
         OutputFormat::Placeholder(_) => ImageFormat::Webp,
@@ -74,6 +85,7 @@ pub(crate) fn encode_with_source(
         ImageFormat::Png => encode_png(bitmap.drop_opaque_alpha()),
         ImageFormat::Webp => encode_webp(bitmap.drop_opaque_alpha().into_rgb_or_rgba(), options),
         ImageFormat::Gif => encode_gif(bitmap, options),
+        ImageFormat::Avif => encode_avif(bitmap, options),
         other => Err(Error::internal(format!(
             "no encoder for {}",
             other.mime_type()
@@ -102,28 +114,68 @@ mod tests {
             (ImageFormat::Tiff, true, ImageFormat::Png),
             (ImageFormat::Avif, true, ImageFormat::Png),
         ];
+        let choose = |format, input, alpha| {
+            let options = EncodeOptions {
+                format,
+                ..EncodeOptions::default()
+            };
+            choose_format(&options, input, alpha, 1000)
+        };
         for (input, alpha, want) in table {
             assert_eq!(
-                choose_format(OutputFormat::Original, input, alpha),
+                choose(OutputFormat::Original, input, alpha),
                 want,
                 "{input:?}"
             );
         }
+        for (requested, input, want) in [
+            (OutputFormat::Webp, ImageFormat::Jpeg, ImageFormat::Webp),
+            (OutputFormat::Jpeg, ImageFormat::Png, ImageFormat::Jpeg),
+            (OutputFormat::Png, ImageFormat::Jpeg, ImageFormat::Png),
+            (OutputFormat::Gif, ImageFormat::Jpeg, ImageFormat::Gif),
+            (OutputFormat::Avif, ImageFormat::Png, ImageFormat::Avif),
+        ] {
+            assert_eq!(choose(requested, input, true), want, "{requested:?}");
+        }
+    }
+
+    #[test]
+    fn a_negotiated_avif_gives_way_above_its_pixel_count() {
+        use crate::job::{AvifFallback, FallbackFormat};
+        let options = |to| EncodeOptions {
+            format: OutputFormat::Avif,
+            avif_fallback: Some(AvifFallback {
+                max_pixels: 1000,
+                to,
+            }),
+            ..EncodeOptions::default()
+        };
+        let webp = options(FallbackFormat::Webp);
         assert_eq!(
-            choose_format(OutputFormat::Webp, ImageFormat::Jpeg, false),
+            choose_format(&webp, ImageFormat::Png, true, 1000),
+            ImageFormat::Avif
+        );
+        assert_eq!(
+            choose_format(&webp, ImageFormat::Png, true, 1001),
             ImageFormat::Webp
         );
+        let original = options(FallbackFormat::Original);
         assert_eq!(
-            choose_format(OutputFormat::Jpeg, ImageFormat::Png, true),
+            choose_format(&original, ImageFormat::Gif, true, 1001),
+            ImageFormat::Gif
+        );
+        assert_eq!(
+            choose_format(&original, ImageFormat::Avif, false, 1001),
             ImageFormat::Jpeg
         );
+        // Asked for by name, AVIF has no pixel limit of this kind.
+        let named = EncodeOptions {
+            format: OutputFormat::Avif,
+            ..EncodeOptions::default()
+        };
         assert_eq!(
-            choose_format(OutputFormat::Png, ImageFormat::Jpeg, false),
-            ImageFormat::Png
-        );
-        assert_eq!(
-            choose_format(OutputFormat::Gif, ImageFormat::Jpeg, false),
-            ImageFormat::Gif
+            choose_format(&named, ImageFormat::Png, true, 1 << 40),
+            ImageFormat::Avif
         );
     }
 
@@ -148,6 +200,7 @@ mod tests {
                 ImageFormat::Png,
                 ImageFormat::Webp,
                 ImageFormat::Gif,
+                ImageFormat::Avif,
             ] {
                 let bytes = encode(gradient(layout), format, &opts).unwrap();
                 assert_eq!(

@@ -4,8 +4,8 @@
 use crate::cache::key::hex_pair;
 use crate::job::adjustments::{clamp_factor, BLUR_MAX, BLUR_MIN, FACTOR_ONE, SHARPEN_MAX};
 use crate::job::{
-    clamp_quality, Fit, Flip, Gravity, Job, OutputFormat, Rgb, Rotation, Transparency,
-    DEFAULT_WEBP_EFFORT,
+    clamp_quality, FallbackFormat, Fit, Flip, Gravity, Job, OutputFormat, Rgb, Rotation,
+    Transparency, DEFAULT_WEBP_EFFORT,
 };
 
 impl Job {
@@ -60,6 +60,7 @@ impl Job {
             OutputFormat::Png => "png",
             OutputFormat::Webp => "webp",
             OutputFormat::Gif => "gif",
+            OutputFormat::Avif => "avif",
             OutputFormat::Placeholder(kind) => {
                 placeholder_name = kind.name();
                 &placeholder_name
@@ -153,6 +154,22 @@ impl Job {
         // Flattening cannot change a JPEG, which never has alpha.
         if e.transparency == Transparency::Flatten && e.format != OutputFormat::Jpeg {
             text.push_str(":flat");
+        }
+        // Added with AVIF output, and only on AVIF jobs: the other formats
+        // never read these settings.
+        if e.format == OutputFormat::Avif {
+            text.push_str(":aq");
+            push_number(&mut text, u32::from(e.avif_quality.min(100)));
+            text.push_str(":as");
+            push_number(&mut text, u32::from(e.avif_speed.min(10)));
+            if let Some(fallback) = e.avif_fallback {
+                text.push_str(":afb=");
+                text.push_str(&fallback.max_pixels.to_string());
+                text.push_str(match fallback.to {
+                    FallbackFormat::Webp => ">webp",
+                    FallbackFormat::Original => ">original",
+                });
+            }
         }
         text
     }
@@ -511,5 +528,44 @@ mod tests {
         for (j, want) in table {
             assert_eq!(j.canonical(), want);
         }
+    }
+
+    #[test]
+    fn canonical_text_of_avif_jobs() {
+        use crate::job::{AvifFallback, FallbackFormat};
+        let avif = job(Some(350), None, Fit::Fit);
+        let avif = with(avif, |j| j.encode.format = OutputFormat::Avif);
+        assert_eq!(
+            avif.canonical(),
+            "350x-:fit:avif:jq82:wq80:i0:bgffffff:aq63:as8"
+        );
+        let tuned = with(avif, |j| {
+            j.encode.avif_quality = 200;
+            j.encode.avif_speed = 4;
+        });
+        assert_eq!(
+            tuned.canonical(),
+            "350x-:fit:avif:jq82:wq80:i0:bgffffff:aq100:as4"
+        );
+        let negotiated = with(avif, |j| {
+            j.encode.avif_fallback = Some(AvifFallback {
+                max_pixels: 1_500_000,
+                to: FallbackFormat::Webp,
+            })
+        });
+        assert_eq!(
+            negotiated.canonical(),
+            "350x-:fit:avif:jq82:wq80:i0:bgffffff:aq63:as8:afb=1500000>webp"
+        );
+        let to_original = with(negotiated, |j| {
+            j.encode.avif_fallback = Some(AvifFallback {
+                max_pixels: 1_500_000,
+                to: FallbackFormat::Original,
+            })
+        });
+        assert_ne!(to_original.canonical(), negotiated.canonical());
+        // Other formats never read the AVIF settings, so their keys stay.
+        let webp = with(tuned, |j| j.encode.format = OutputFormat::Webp);
+        assert_eq!(webp.canonical(), "350x-:fit:webp:jq82:wq80:i0:bgffffff");
     }
 }

@@ -59,7 +59,7 @@ const fn command(name: ngx_str_t, type_: u32, set: SetHandler, conf: usize) -> n
     }
 }
 
-pub static mut COMMANDS: [ngx_command_t; 32] = [
+pub static mut COMMANDS: [ngx_command_t; 35] = [
     anywhere(
         ngx_string!("image_filter_rs"),
         NGX_CONF_TAKE12,
@@ -104,6 +104,21 @@ pub static mut COMMANDS: [ngx_command_t; 32] = [
         ngx_string!("image_filter_rs_webp_effort"),
         NGX_CONF_TAKE1,
         conf::cmd_webp_effort,
+    ),
+    anywhere(
+        ngx_string!("image_filter_rs_avif_quality"),
+        NGX_CONF_TAKE1,
+        conf::cmd_avif_quality,
+    ),
+    anywhere(
+        ngx_string!("image_filter_rs_avif_speed"),
+        NGX_CONF_TAKE1,
+        conf::cmd_avif_speed,
+    ),
+    anywhere(
+        ngx_string!("image_filter_rs_avif_max_pixels"),
+        NGX_CONF_TAKE1,
+        conf::cmd_avif_max_pixels,
     ),
     anywhere(
         ngx_string!("image_filter_rs_interlace"),

@@ -43,6 +43,7 @@ pub fn apply(job: &mut Job, named: &Named) {
     if let Some(quality) = named.quality {
         job.encode.jpeg_quality = quality;
         job.encode.webp_quality = quality;
+        job.encode.avif_quality = quality;
     }
     if let Some(background) = named.background {
         job.encode.background = background;

@@ -8,10 +8,13 @@
 //! file is touched, and every refusal is a 400 or 403 with a short reason.
 
 use ngx::ffi::ngx_http_request_t;
+use thumbnailer::accept;
 use thumbnailer::names::Named;
 use thumbnailer::query::{parse_query, QueryParams};
 use thumbnailer::signature;
-use thumbnailer::{ErrorClass, Flip, Geometry, Job, OutputFormat, Rotation};
+use thumbnailer::{
+    AvifFallback, ErrorClass, Flip, Geometry, Job, OutputFormat, Rotation, DEFAULT_AVIF_MAX_PIXELS,
+};
 
 use crate::conf::{Filter, FormatChoice, LocationConf, Preset, SizeRule};
 use crate::errors::{Class, Refusal};
@@ -138,7 +141,11 @@ pub fn resolve(
     }
     let negotiated = format == FormatChoice::Auto;
     job.encode.format = match format {
-        FormatChoice::Auto => negotiate(r),
+        FormatChoice::Auto => {
+            let (format, fallback) = negotiate(r, lcf);
+            job.encode.avif_fallback = fallback;
+            format
+        }
         other => output_format(other),
     };
     Ok(Resolved {
@@ -166,6 +173,7 @@ fn apply_preset(job: &mut Job, format: &mut FormatChoice, preset: &Preset) {
     if let Some(quality) = preset.quality {
         job.encode.jpeg_quality = quality;
         job.encode.webp_quality = quality;
+        job.encode.avif_quality = quality;
     }
     if let Some(preset_format) = preset.format {
         *format = preset_format;
@@ -200,6 +208,7 @@ fn apply_query(
     if let Some(quality) = params.quality {
         job.encode.jpeg_quality = quality;
         job.encode.webp_quality = quality;
+        job.encode.avif_quality = quality;
     }
     if let Some(rotate) = params.rotate {
         job.geometry.rotate = rotate;
@@ -304,34 +313,15 @@ fn check_signature(
     }
 }
 
-/// The best format `Accept` allows: WebP, else the original's.
-fn negotiate(r: &ngx_http_request_t) -> OutputFormat {
+/// The best format `Accept` allows: AVIF (up to the location's pixel
+/// count), else WebP, else the original's.
+fn negotiate(r: &ngx_http_request_t, lcf: &LocationConf) -> (OutputFormat, Option<AvifFallback>) {
     // SAFETY: `accept` is null or a header element of this request.
     let accept = unsafe { r.headers_in.accept.as_ref() }
         .map(|h| h.value.as_bytes())
         .unwrap_or_default();
-    if accepts(accept, b"image/webp") {
-        OutputFormat::Webp
-    } else {
-        OutputFormat::Original
-    }
-}
-
-/// Whether an Accept header lists `mime` with a non-zero quality.
-pub fn accepts(accept: &[u8], mime: &[u8]) -> bool {
-    accept.split(|&b| b == b',').any(|item| {
-        let mut parts = item.split(|&b| b == b';');
-        let media = parts.next().unwrap_or_default().trim_ascii();
-        if !media.eq_ignore_ascii_case(mime) {
-            return false;
-        }
-        !parts.any(|p| {
-            let p = p.trim_ascii();
-            p.len() >= 2
-                && p[..2].eq_ignore_ascii_case(b"q=")
-                && p[2..].iter().all(|&b| b == b'0' || b == b'.')
-        })
-    })
+    let max_pixels = lcf.avif_max_pixels.unwrap_or(DEFAULT_AVIF_MAX_PIXELS);
+    accept::negotiate(accept, max_pixels)
 }
 
 fn output_format(format: FormatChoice) -> OutputFormat {
@@ -340,6 +330,7 @@ fn output_format(format: FormatChoice) -> OutputFormat {
         FormatChoice::Png => OutputFormat::Png,
         FormatChoice::Webp => OutputFormat::Webp,
         FormatChoice::Gif => OutputFormat::Gif,
+        FormatChoice::Avif => OutputFormat::Avif,
         FormatChoice::Original | FormatChoice::Auto => OutputFormat::Original,
         FormatChoice::Placeholder(kind) => OutputFormat::Placeholder(kind),
     }

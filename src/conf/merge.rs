@@ -40,6 +40,9 @@ pub fn merge_location(
         conf.transparency = conf.transparency.or(prev.transparency);
         conf.interlace = conf.interlace.or(prev.interlace);
         conf.webp_effort = conf.webp_effort.or(prev.webp_effort);
+        conf.avif_quality = conf.avif_quality.or(prev.avif_quality);
+        conf.avif_speed = conf.avif_speed.or(prev.avif_speed);
+        conf.avif_max_pixels = conf.avif_max_pixels.or(prev.avif_max_pixels);
         conf.background = conf.background.or(prev.background);
         conf.format = conf.format.or(prev.format);
         conf.max_pixels = conf.max_pixels.or(prev.max_pixels);

@@ -160,6 +160,13 @@ pub struct LocationConf {
     pub webp_quality: Option<Valued<u8>>,
     /// `image_filter_rs_webp_effort`: libwebp's method, 0..=6.
     pub webp_effort: Option<u8>,
+    /// `image_filter_rs_avif_quality`: 1..=100 on libavif's scale.
+    pub avif_quality: Option<u8>,
+    /// `image_filter_rs_avif_speed`: libaom's speed, 0..=10.
+    pub avif_speed: Option<u8>,
+    /// `image_filter_rs_avif_max_pixels`: output pixels above which `auto`
+    /// writes WebP (or the original's format) instead; 0 for `off`.
+    pub avif_max_pixels: Option<u64>,
     /// `image_filter_rs_rotate`: degrees counter-clockwise.
     pub rotate: Option<Valued<Rotation>>,
     pub flip: Option<Flip>,
@@ -236,6 +243,10 @@ impl LocationConf {
                 _ => defaults.webp_quality,
             },
             webp_effort: self.webp_effort.unwrap_or(defaults.webp_effort),
+            avif_quality: self.avif_quality.unwrap_or(defaults.avif_quality),
+            avif_speed: self.avif_speed.unwrap_or(defaults.avif_speed),
+            // Set per request by negotiation.
+            avif_fallback: None,
             interlace: self.interlace.unwrap_or(defaults.interlace),
             background: self.background.unwrap_or(defaults.background),
             transparency: match self.transparency {
@@ -557,6 +568,16 @@ value_directive!(cmd_transparency, LocationConf, transparency, parse_on_off);
 value_directive!(cmd_interlace, LocationConf, interlace, parse_on_off);
 value_directive!(cmd_webp_effort, LocationConf, webp_effort, |v| {
     parse_decimal(v).filter(|&e| e <= 6).map(|e| e as u8)
+});
+value_directive!(cmd_avif_quality, LocationConf, avif_quality, parse_quality);
+value_directive!(cmd_avif_speed, LocationConf, avif_speed, |v| {
+    parse_decimal(v).filter(|&s| s <= 10).map(|s| s as u8)
+});
+value_directive!(cmd_avif_max_pixels, LocationConf, avif_max_pixels, |v| {
+    match v {
+        b"off" => Some(0),
+        count => parse_count(count),
+    }
 });
 value_directive!(cmd_background, LocationConf, background, parse_colour);
 directive_handler!(pub(crate) cmd_format, LocationConf, |d, lcf| || set_valued(

@@ -114,6 +114,7 @@ pub enum FormatChoice {
     Webp,
     /// A still GIF (the first frame of an animation).
     Gif,
+    Avif,
     /// The best one `Accept` allows.
     Auto,
     /// A ThumbHash, BlurHash, colour or LQIP of the thumbnail.
@@ -129,14 +130,14 @@ impl FormatChoice {
             FormatParam::Png => Some(FormatChoice::Png),
             FormatParam::Webp => Some(FormatChoice::Webp),
             FormatParam::Gif => Some(FormatChoice::Gif),
-            FormatParam::Avif => None,
+            FormatParam::Avif => Some(FormatChoice::Avif),
             FormatParam::Auto => Some(FormatChoice::Auto),
             FormatParam::Placeholder(kind) => Some(FormatChoice::Placeholder(kind)),
         }
     }
 }
 
-/// `original`, `jpeg`, `png`, `webp`, `gif`, `auto` (from `Accept`), or a
+/// `original`, `jpeg`, `png`, `webp`, `gif`, `avif`, `auto` (from `Accept`), or a
 /// placeholder: `thumbhash`, `blurhash` (4x3 components), `color`, `lqip`.
 pub fn parse_format(v: &[u8]) -> Option<FormatChoice> {
     match v {
@@ -149,6 +150,7 @@ pub fn parse_format(v: &[u8]) -> Option<FormatChoice> {
         b"png" => Some(FormatChoice::Png),
         b"webp" => Some(FormatChoice::Webp),
         b"gif" => Some(FormatChoice::Gif),
+        b"avif" => Some(FormatChoice::Avif),
         b"auto" => Some(FormatChoice::Auto),
         _ => None,
     }

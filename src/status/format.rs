@@ -10,6 +10,8 @@
 //! OpenMetrics itself is not produced: a scraper that asks for it also
 //! takes the text format, which the `Content-Type` names.
 
+use thumbnailer::accept::quality;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Json,
@@ -71,67 +73,4 @@ pub fn choose(args: &[u8], accept: Option<&[u8]>) -> Result<Choice, Vec<u8>> {
         format,
         by_accept: true,
     })
-}
-
-/// The quality `accept` gives `kind/subtype`, in thousandths: that of the
-/// most specific range matching it (exact, `kind/*`, `*/*`), the highest
-/// when several ranges of that specificity match (Prometheus lists
-/// `application/openmetrics-text` once per version); 0 when none does.
-/// Media type parameters other than `q` do not take part in matching.
-fn quality(accept: &[u8], kind: &[u8], subtype: &[u8]) -> u32 {
-    let mut best: Option<(u8, u32)> = None;
-    for item in accept.split(|&b| b == b',') {
-        let mut parts = item.split(|&b| b == b';');
-        let range = trim(parts.next().unwrap_or_default());
-        let Some(slash) = range.iter().position(|&b| b == b'/') else {
-            continue;
-        };
-        let (range_kind, range_subtype) = (&range[..slash], &range[slash + 1..]);
-        let specificity = if range_kind == b"*" && range_subtype == b"*" {
-            0
-        } else if range_kind.eq_ignore_ascii_case(kind) && range_subtype == b"*" {
-            1
-        } else if range_kind.eq_ignore_ascii_case(kind)
-            && range_subtype.eq_ignore_ascii_case(subtype)
-        {
-            2
-        } else {
-            continue;
-        };
-        let q = parts
-            .filter_map(|p| {
-                let p = trim(p);
-                p.strip_prefix(b"q=").or_else(|| p.strip_prefix(b"Q="))
-            })
-            .next()
-            .map_or(1000, parse_quality);
-        best = match best {
-            Some((s, _)) if s > specificity => best,
-            Some((s, bq)) if s == specificity => Some((s, bq.max(q))),
-            _ => Some((specificity, q)),
-        };
-    }
-    best.map_or(0, |(_, q)| q)
-}
-
-/// `q=` values are 0..1 with at most three decimals (RFC 9110 12.4.2);
-/// anything unreadable counts as 0, which only makes the range unwanted.
-fn parse_quality(text: &[u8]) -> u32 {
-    let text = std::str::from_utf8(text).unwrap_or("");
-    match text.parse::<f64>() {
-        Ok(q) if (0.0..=1.0).contains(&q) => (q * 1000.0).round() as u32,
-        _ => 0,
-    }
-}
-
-fn trim(bytes: &[u8]) -> &[u8] {
-    let start = bytes
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &bytes[start..end]
 }

@@ -24,6 +24,7 @@ pub mod http;
 pub mod images;
 pub mod nginx;
 pub mod paths;
+pub mod pillow;
 pub mod presets;
 pub mod procfs;
 pub mod prometheus;

@@ -69,6 +69,22 @@ fn webp_effort_takes_zero_to_six() {
 }
 
 #[test]
+fn avif_settings_take_their_ranges() {
+    assert_values_refused("image_filter_rs_avif_quality", &["0", "101", "high"]);
+    assert_values_accepted("image_filter_rs_avif_quality", &["1", "100"]);
+    assert_values_refused("image_filter_rs_avif_speed", &["11", "-1", "fast"]);
+    assert_values_accepted("image_filter_rs_avif_speed", &["0", "10"]);
+    assert_values_refused(
+        "image_filter_rs_avif_max_pixels",
+        &["0", "-5", "1.5m", "on"],
+    );
+    assert_values_accepted(
+        "image_filter_rs_avif_max_pixels",
+        &["off", "1500000", "2m", "800k"],
+    );
+}
+
+#[test]
 fn cache_path_without_keys_zone_is_refused() {
     let check = Nginx::builder()
         .http("image_filter_rs_cache_path @PREFIX@/cache levels=1:2;")

@@ -40,7 +40,7 @@ Size = tuple[Optional[int], Optional[int]]
 
 FITS = ("fit", "crop", "fill", "pad", "force")
 GRAVITIES = ("center", "n", "ne", "e", "se", "s", "sw", "w", "nw", "smart")
-FORMATS = ("jpeg", "png", "webp", "gif", "original", "auto")
+FORMATS = ("jpeg", "png", "webp", "gif", "avif", "original", "auto")
 MAX_SIDE = 65535
 
 # Keys of `image_filter_rs_preset` and, for those a query can also say, the

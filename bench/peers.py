@@ -8,10 +8,11 @@
       quality 90, baseline, no metadata. Deterministic: the same photos give
       the same files.
 
-  peers.py vips SIZE jpeg|webp QUALITY [--out DIR] FILE...
+  peers.py vips SIZE jpeg|webp|avif QUALITY [--out DIR] FILE...
       The in-process reference: every FILE read into memory first, then
       pyvips `Image.thumbnail_buffer(data, SIZE, height=SIZE)` and
-      `jpegsave_buffer(Q=...)` / `webpsave_buffer(Q=...)` timed on each in
+      `jpegsave_buffer(Q=...)` / `webpsave_buffer(Q=...)` /
+      `heifsave_buffer(Q=..., compression="av1")` timed on each in
       turn, with libvips' operation cache off and one worker thread
       (VIPS_CONCURRENCY=1, set by the caller), as one pool thread of ours
       works. Prints the same line as `pipeline inproc`.
@@ -25,6 +26,7 @@ import time
 import pyvips
 
 TARGET_PIXELS = 2_000_000
+AVIF_EFFORT = 1
 
 
 def is_jpeg(path):
@@ -82,11 +84,17 @@ def vips(size, fmt, quality, files, out):
                 body = thumb.jpegsave_buffer(Q=quality, keep="none")
             except pyvips.Error:
                 body = thumb.jpegsave_buffer(Q=quality, strip=True)
-        else:
+        elif fmt == "webp":
             try:
                 body = thumb.webpsave_buffer(Q=quality, keep="none")
             except pyvips.Error:
                 body = thumb.webpsave_buffer(Q=quality, strip=True)
+        else:
+            # libvips's effort 0-9 is libaom's speed 9-0: effort 1 is the
+            # module's default speed 8.
+            body = thumb.heifsave_buffer(
+                Q=quality, compression="av1", effort=AVIF_EFFORT, keep="none"
+            )
         walls.append((time.perf_counter() - t0) * 1e3)
         outputs.append(body)
     cpu_ms = (time.process_time() - cpu0) * 1e3 / len(inputs)
@@ -106,7 +114,7 @@ def vips(size, fmt, quality, files, out):
 def main(argv):
     if len(argv) == 4 and argv[0] == "originals":
         originals(argv[1], argv[2], int(argv[3]))
-    elif len(argv) >= 5 and argv[0] == "vips" and argv[2] in ("jpeg", "webp"):
+    elif len(argv) >= 5 and argv[0] == "vips" and argv[2] in ("jpeg", "webp", "avif"):
         rest, out = argv[4:], None
         if rest[:1] == ["--out"]:
             out, rest = rest[1], rest[2:]

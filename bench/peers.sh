@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench-peers: our module against thumbor on the imgproxy benchmark's
 # workload (imgproxy/image-servers-benchmark): JPEG originals of about 2 MP,
-# fit into 512x512, JPEG q80 and WebP q75, two keep-alive clients in a closed
+# fit into 512x512, JPEG q80, WebP q75 and AVIF q65 (libaom speed 8 on every
+# side: the module's default), two keep-alive clients in a closed
 # loop; cold (no result cache on either side, every request a new original)
 # and warm (our cache; thumbor's file result storage). Rounds alternate the
 # contestants. Besides, the in-process reference: our pipeline against pyvips
@@ -27,6 +28,17 @@ quality_count=${QUALITY_IMAGES:-30}
 size=512
 jpeg_q=80
 webp_q=75
+avif_q=65
+avif_speed=8
+
+# quality_of FORMAT: the quality every contestant is asked for.
+quality_of() {
+    case $1 in
+    jpeg) echo "$jpeg_q" ;;
+    webp) echo "$webp_q" ;;
+    avif) echo "$avif_q" ;;
+    esac
+}
 
 need_photos
 need_module_build
@@ -87,6 +99,9 @@ start_thumbor() {
         echo "ALLOW_UNSAFE_URL = True"
         echo "QUALITY = $jpeg_q"
         echo "AUTO_WEBP = False"
+        # Pillow's AVIF through libaom at the module's speed.
+        echo "AVIF_CODEC = 'aom'"
+        echo "AVIF_SPEED = $avif_speed"
         echo "ENGINE_THREADPOOL_SIZE = 2"
         if [ "$storage" = on ]; then
             echo "RESULT_STORAGE = 'thumbor.result_storages.file_storage'"
@@ -140,6 +155,28 @@ trap cleanup EXIT
 
 # Our nginx: the README's setup (implicit default thread pool, 2 workers),
 # one location per cell; cold ones without cache, warm ones with it.
+
+# ours_locations FORMAT: the cold and the warm location of one format.
+ours_locations() {
+    local fmt=$1 quality
+    quality="image_filter_rs_${fmt}_quality $(quality_of "$fmt");"
+    cat <<LOCATIONS
+        location /cold-$fmt/ {
+            alias $originals/;
+            image_filter_rs ${size}x$size;
+            image_filter_rs_format $fmt;
+            $quality
+        }
+        location /warm-$fmt/ {
+            alias $originals/;
+            image_filter_rs ${size}x$size;
+            image_filter_rs_format $fmt;
+            $quality
+            image_filter_rs_cache thumbs;
+            add_header X-Image-Filter-Cache \$image_filter_rs_cache_status always;
+        }
+LOCATIONS
+}
 prefix="$work/nginx"
 fresh_prefix "$prefix"
 port=$("$BENCH_BIN/loadgen" free-port)
@@ -150,34 +187,7 @@ conf="$prefix/conf/nginx.conf"
     image_filter_rs_cache_path $prefix/cache keys_zone=thumbs:10m levels=1:2 max_size=1g;
     server {
         listen 127.0.0.1:$port;
-        location /cold-jpeg/ {
-            alias $originals/;
-            image_filter_rs ${size}x$size;
-            image_filter_rs_format jpeg;
-            image_filter_rs_jpeg_quality $jpeg_q;
-        }
-        location /cold-webp/ {
-            alias $originals/;
-            image_filter_rs ${size}x$size;
-            image_filter_rs_format webp;
-            image_filter_rs_webp_quality $webp_q;
-        }
-        location /warm-jpeg/ {
-            alias $originals/;
-            image_filter_rs ${size}x$size;
-            image_filter_rs_format jpeg;
-            image_filter_rs_jpeg_quality $jpeg_q;
-            image_filter_rs_cache thumbs;
-            add_header X-Image-Filter-Cache \$image_filter_rs_cache_status always;
-        }
-        location /warm-webp/ {
-            alias $originals/;
-            image_filter_rs ${size}x$size;
-            image_filter_rs_format webp;
-            image_filter_rs_webp_quality $webp_q;
-            image_filter_rs_cache thumbs;
-            add_header X-Image-Filter-Cache \$image_filter_rs_cache_status always;
-        }
+$(for fmt in jpeg webp avif; do ours_locations "$fmt"; done)
     }
 }
 CONF
@@ -195,14 +205,14 @@ thumbor_warm_port=$LAST_THUMBOR_PORT
 
 # paths CONTESTANT CELL: the URL paths of every original for one cell.
 paths() {
-    local who=$1 cell=$2 n
+    local who=$1 cell=$2 n fmt=${2#*-}
     for n in "${names[@]}"; do
         if [ "$who" = ours ]; then
             echo "/$cell/$n"
-        elif [ "${cell#*-}" = jpeg ]; then
+        elif [ "$fmt" = jpeg ]; then
             echo "/unsafe/fit-in/${size}x$size/filters:quality($jpeg_q)/$n"
         else
-            echo "/unsafe/fit-in/${size}x$size/filters:format(webp):quality($webp_q)/$n"
+            echo "/unsafe/fit-in/${size}x$size/filters:format($fmt):quality($(quality_of "$fmt"))/$n"
         fi
     done
 }
@@ -256,15 +266,16 @@ fill() {
 }
 
 echo "peers: $count originals of about 2 MP made from $PHOTOS (in $originals),"
-echo "fit into ${size}x$size, JPEG q$jpeg_q, WebP q$webp_q; 2 keep-alive clients, closed loop;"
+echo "fit into ${size}x$size, JPEG q$jpeg_q, WebP q$webp_q, AVIF q$avif_q (libaom speed $avif_speed);"
+echo "2 keep-alive clients, closed loop;"
 echo "cold: one pass over the originals per run (every request a new original, no result cache);"
 echo "warm: $seconds s per run (our cache; thumbor's file result storage), after one filling pass;"
 echo "$rounds rounds alternating which contestant goes first. thumbor $thumbor_version (PIL engine,"
 echo "file loader, 2 processes, ENGINE_THREADPOOL_SIZE=2); libvips $vips_version through pyvips."
 echo "machine load average at start: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 
-cells=(cold-jpeg cold-webp warm-jpeg warm-webp)
-for cell in warm-jpeg warm-webp; do
+cells=(cold-jpeg cold-webp cold-avif warm-jpeg warm-webp warm-avif)
+for cell in warm-jpeg warm-webp warm-avif; do
     fill ours "$cell"
     fill thumbor "$cell"
 done
@@ -292,9 +303,8 @@ for ((r = 1; r <= rounds; r++)); do
         CPU_RATIO["$cell"]+=" $(ratio "$o_cpu" "$t_cpu")"
     done
     # In-process: our pipeline and pyvips, one thread each, same originals.
-    for fmt in jpeg webp; do
-        q=$jpeg_q
-        [ "$fmt" = webp ] && q=$webp_q
+    for fmt in jpeg webp avif; do
+        q=$(quality_of "$fmt")
         declare -A line=()
         for who in "${order[@]}"; do
             if [ "$who" = ours ]; then
@@ -337,7 +347,7 @@ for cell in "${cells[@]}"; do
         echo "| $cell: CPU ms per image | $(span ${CPU["$cell ours"]}) | $(span ${CPU["$cell thumbor"]}) | $(span ${CPU_RATIO[$cell]}) |"
     }
 done
-for fmt in jpeg webp; do
+for fmt in jpeg webp avif; do
     # shellcheck disable=SC2086
     echo "| cold-$fmt: bytes per image | $(median ${BYTES["cold-$fmt ours"]}) | $(median ${BYTES["cold-$fmt thumbor"]}) | $(ratio "$(median ${BYTES["cold-$fmt ours"]})" "$(median ${BYTES["cold-$fmt thumbor"]})") |"
 done
@@ -347,7 +357,7 @@ echo "libvips: pyvips thumbnail_buffer + save, VIPS_CONCURRENCY=1, operation cac
 echo
 echo "| format | ours ms/image (median) | libvips ms/image | ours / libvips | ours CPU ms | libvips CPU ms | CPU ours / libvips | bytes ours / libvips |"
 echo "|---|---|---|---|---|---|---|---|"
-for fmt in jpeg webp; do
+for fmt in jpeg webp avif; do
     # shellcheck disable=SC2086
     echo "| $fmt | $(span ${IN_MS["$fmt ours"]}) | $(span ${IN_MS["$fmt vips"]}) | $(span ${IN_RATIO[$fmt]}) | $(median ${IN_CPU["$fmt ours"]}) | $(median ${IN_CPU["$fmt vips"]}) | $(span ${IN_CPU_RATIO[$fmt]}) | $(ratio "$(median ${BYTES["inproc-$fmt ours"]})" "$(median ${BYTES["inproc-$fmt vips"]})") |"
 done
@@ -358,9 +368,8 @@ rm -rf "$qdir"
 mkdir -p "$qdir"
 q_files=()
 for ((i = 0; i < quality_count && i < count; i++)); do q_files+=("$originals/${names[$i]}"); done
-for fmt in jpeg webp; do
-    q=$jpeg_q
-    [ "$fmt" = webp ] && q=$webp_q
+for fmt in jpeg webp avif; do
+    q=$(quality_of "$fmt")
     mkdir -p "$qdir/ours-$fmt" "$qdir/thumbor-$fmt"
     "$BENCH_BIN/pipeline" inproc "$size" "$fmt" "$q" --out "$qdir/inproc-$fmt" "${q_files[@]}" >/dev/null
     VIPS_CONCURRENCY=1 "$venv/bin/python" bench/peers.py vips "$size" "$fmt" "$q" --out "$qdir/libvips-$fmt" \
@@ -378,7 +387,7 @@ echo "scaled to the output's size with Lanczos3; $quality_count originals; lower
 echo
 echo "| format | contestant | DSSIM median | DSSIM max | bytes mean |"
 echo "|---|---|---|---|---|"
-for fmt in jpeg webp; do
+for fmt in jpeg webp avif; do
     "$BENCH_BIN/quality" against "$originals" "ours=$qdir/ours-$fmt" "thumbor=$qdir/thumbor-$fmt" \
         "libvips=$qdir/libvips-$fmt" |
         while read -r line; do

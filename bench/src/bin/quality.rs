@@ -24,7 +24,7 @@
 //!
 //! Subcommands:
 //!   dssim A B                        DSSIM of two images of one size
-//!   against ORIG_DIR LABEL=DIR...    every file in each DIR (JPEG or WebP,
+//!   against ORIG_DIR LABEL=DIR...    every file in each DIR (JPEG, WebP, AVIF,
 //!                                    named after an original in ORIG_DIR by
 //!                                    its stem) against the reference at its
 //!                                    size; one line per LABEL: images, median
@@ -122,7 +122,7 @@ fn decode_jpeg(bytes: &[u8], shrink: usize) -> Result<Rgb, String> {
     })
 }
 
-/// JPEG or WebP (without alpha, or with it dropped) to RGB.
+/// JPEG, WebP or AVIF (without alpha, or with it dropped) to RGB.
 fn decode_any(path: &Path) -> Result<Rgb, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     if bytes.starts_with(&[0xFF, 0xD8]) {
@@ -143,7 +143,22 @@ fn decode_any(path: &Path) -> Result<Rgb, String> {
             data,
         });
     }
-    Err(format!("{}: neither JPEG nor WebP", path.display()))
+    if bytes.len() > 12 && &bytes[4..8] == b"ftyp" && &bytes[8..12] == b"avif" {
+        let img = codecs::avif::decode(&bytes, &codecs::avif::DecodeLimits::default())
+            .map_err(|e| format!("{}: {e:?}", path.display()))?;
+        let channels = if img.has_alpha { 4 } else { 3 };
+        let data = img
+            .pixels
+            .chunks_exact(channels)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect();
+        return Ok(Rgb {
+            width: img.width,
+            height: img.height,
+            data,
+        });
+    }
+    Err(format!("{}: neither JPEG, WebP nor AVIF", path.display()))
 }
 
 fn lanczos3(src: &Rgb, width: u32, height: u32) -> Result<Rgb, String> {

@@ -33,6 +33,7 @@ stop:
 test: build
 	@tools/deps.sh chromium
 	cargo test --release --workspace
+	cargo test --release -p thumbnailer --features heic --lib heic
 	$(MAKE) test-python
 	$(MAKE) test-debian
 	$(MAKE) lint
@@ -52,6 +53,7 @@ test-python: deps
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --release --workspace --all-targets -- -D warnings
+	cargo clippy --release -p thumbnailer --features heic --all-targets -- -D warnings
 	$(MAKE) lint-debian
 
 # Debian's nginx (nginx-dev's /usr/share/nginx/src, nginx 1.22 on Debian 12).

@@ -22,7 +22,7 @@ $ngx_image_filter_rs_lib:
 	NGINX_SOURCE_DIR="\$(CURDIR)" NGINX_BUILD_DIR="`ngx_image_filter_rs_abs "$NGX_OBJS"`" \\
 	cargo rustc --release --lib --crate-type staticlib \\
 		--manifest-path "$ngx_addon_dir/Cargo.toml" -p image-filter-rs \\
-		--no-default-features \\
+		--no-default-features $ngx_image_filter_rs_cargo_features \\
 		--target-dir "`ngx_image_filter_rs_abs "$ngx_image_filter_rs_target"`"
 
 $NGX_OBJS${ngx_dirsep}ngx_http_image_filter_rs_module$ngx_modext: $ngx_image_filter_rs_lib

@@ -13,6 +13,7 @@ packages=(
     libavif-dev                  # AVIF in and out (libavif with dav1d and libaom)
     prometheus                   # promtool, which checks the metrics exposition in t/
     libjxl-tools                 # cjxl, which makes the JPEG XL originals of the tests
+    libheif-dev                  # the optional HEIC input (the heic feature), which make test builds once
 )
 # Word lists above carry comments; keep only package names.
 wanted=()

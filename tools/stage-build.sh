@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Builds the module in release mode and copies the two artefacts to stable
 # paths: build/sbin/nginx (the nginx the module was compiled against) and
-# build/modules/ngx_http_image_filter_rs_module.so.
+# build/modules/ngx_http_image_filter_rs_module.so. IFRS_FEATURES names
+# optional cargo features (heic).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 messages=$(mktemp)
 trap 'rm -f "$messages"' EXIT
-cargo build --release -p image-filter-rs --message-format=json-render-diagnostics >"$messages"
+features=()
+[ -n "${IFRS_FEATURES:-}" ] && features=(--features "$IFRS_FEATURES")
+cargo build --release -p image-filter-rs "${features[@]}" --message-format=json-render-diagnostics >"$messages"
 
 # The module's build script records where nginx-sys built nginx; cargo tells
 # us where that script's output directory is.

@@ -94,6 +94,11 @@ pub fn estimate_peak_memory(
                 * crate::format::jxl::WORK_BYTES_PER_PIXEL
         }
         ImageFormat::Avif => u64::from(header.width) * u64::from(header.height) * 6,
+        ImageFormat::Heic => {
+            u64::from(header.width)
+                * u64::from(header.height)
+                * crate::format::heic::WORK_BYTES_PER_PIXEL
+        }
         _ => 0,
     };
     // libaom keeps its own YUV copies, lookahead and tables: measured at 10

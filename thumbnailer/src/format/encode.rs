@@ -41,7 +41,7 @@ pub(crate) fn choose_format(
         OutputFormat::Placeholder(_) => ImageFormat::Webp,
         OutputFormat::Original => match input {
             ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::Webp | ImageFormat::Gif => input,
-            ImageFormat::Tiff | ImageFormat::Avif | ImageFormat::Jxl => {
+            ImageFormat::Tiff | ImageFormat::Avif | ImageFormat::Jxl | ImageFormat::Heic => {
                 if has_alpha {
                     ImageFormat::Png
                 } else {

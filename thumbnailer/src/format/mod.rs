@@ -5,6 +5,7 @@
 pub(crate) mod avif;
 pub(crate) mod encode;
 pub(crate) mod gif;
+pub(crate) mod heic;
 mod image_rs;
 pub(crate) mod jpeg;
 pub(crate) mod jxl;
@@ -62,6 +63,7 @@ pub(crate) fn read_header(data: &[u8], format: ImageFormat) -> Result<Header, Er
         ImageFormat::Tiff => tiff::read_header(data),
         ImageFormat::Jxl => jxl::read_header(data),
         ImageFormat::Avif => avif::read_header(data),
+        ImageFormat::Heic => heic::read_header(data),
     }
 }
 
@@ -82,5 +84,6 @@ pub(crate) fn decode(
         ImageFormat::Tiff => tiff::decode(data, header, limits),
         ImageFormat::Jxl => jxl::decode(data, header, limits),
         ImageFormat::Avif => avif::decode(data, header, limits),
+        ImageFormat::Heic => heic::decode(data, header, limits),
     }
 }

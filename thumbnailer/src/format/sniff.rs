@@ -11,6 +11,8 @@ pub enum ImageFormat {
     Tiff,
     Avif,
     Jxl,
+    /// HEIF with HEVC: decoded only when built with the `heic` feature.
+    Heic,
 }
 
 impl ImageFormat {
@@ -24,6 +26,7 @@ impl ImageFormat {
             ImageFormat::Tiff => "image/tiff",
             ImageFormat::Avif => "image/avif",
             ImageFormat::Jxl => "image/jxl",
+            ImageFormat::Heic => "image/heic",
         }
     }
 
@@ -38,6 +41,7 @@ impl ImageFormat {
             ImageFormat::Tiff => "tiff",
             ImageFormat::Avif => "avif",
             ImageFormat::Jxl => "jxl",
+            ImageFormat::Heic => "heic",
         }
     }
 
@@ -61,6 +65,8 @@ impl ImageFormat {
             Some(ImageFormat::Avif)
         } else if crate::format::jxl::is_jxl(bytes) {
             Some(ImageFormat::Jxl)
+        } else if is_heic(bytes) {
+            Some(ImageFormat::Heic)
         } else {
             None
         }
@@ -71,6 +77,18 @@ impl ImageFormat {
 /// either as the major brand or among the compatible ones (HEIC files share the
 /// box structure, so the brand is what tells them apart).
 fn is_avif(bytes: &[u8]) -> bool {
+    has_ftyp_brand(bytes, |b| b == b"avif" || b == b"avis")
+}
+
+/// HEIF with HEVC images or sequences, by the same rule; asked after
+/// [`is_avif`], so a file naming both is AVIF.
+fn is_heic(bytes: &[u8]) -> bool {
+    has_ftyp_brand(bytes, |b| {
+        matches!(b, b"heic" | b"heix" | b"heim" | b"heis" | b"hevc" | b"hevx")
+    })
+}
+
+fn has_ftyp_brand(bytes: &[u8], wanted: impl Fn(&[u8]) -> bool) -> bool {
     if bytes.len() < 16 || &bytes[4..8] != b"ftyp" {
         return false;
     }
@@ -79,12 +97,11 @@ fn is_avif(bytes: &[u8]) -> bool {
     if box_end < 16 {
         return false;
     }
-    let is_avif_brand = |b: &[u8]| b == b"avif" || b == b"avis";
-    if is_avif_brand(&bytes[8..12]) {
+    if wanted(&bytes[8..12]) {
         return true;
     }
     // Skip major brand (4) and minor version (4), then 4-byte compatible brands.
-    bytes[16..box_end].chunks_exact(4).any(is_avif_brand)
+    bytes[16..box_end].chunks_exact(4).any(wanted)
 }
 
 #[cfg(test)]
@@ -110,7 +127,15 @@ mod tests {
                 b"\0\0\0\x1cftypmif1\0\0\0\0mif1avif",
                 Some(ImageFormat::Avif),
             ),
-            (b"\0\0\0\x18ftypheic\0\0\0\0mif1heic", None),
+            (
+                b"\0\0\0\x18ftypheic\0\0\0\0mif1heic",
+                Some(ImageFormat::Heic),
+            ),
+            (
+                b"\0\0\0\x18ftypmif1\0\0\0\0mif1heix",
+                Some(ImageFormat::Heic),
+            ),
+            (b"\0\0\0\x14ftypmif1\0\0\0\0mif1", None),
             (b"\xFF\x0A\xFA\x7F", Some(ImageFormat::Jxl)),
             (b"\xFF\xD8", None),
             (b"<svg xmlns=", None),

@@ -181,7 +181,7 @@ fn the_demo_page_loads_every_thumbnail_at_the_width_it_expects() {
             }
         }
         assert_eq!(srcset_images, 5, "dpr {dpr}");
-        // Chromium asks for AVIF and WebP: this build answers fm=auto in WebP.
+        // Chromium asks for AVIF and WebP: fm=auto answers in AVIF.
         let Some(Json::Array(formats)) = report.get("formats") else {
             panic!("dpr {dpr}: {value}");
         };
@@ -192,7 +192,14 @@ fn the_demo_page_loads_every_thumbnail_at_the_width_it_expects() {
                 _ => "",
             })
             .collect();
-        for (i, want) in ["image/webp", "image/jpeg", "image/webp", "image/png"]
+        assert_eq!(formats.len(), 5, "dpr {dpr}: {formats:?}");
+        for (i, want) in [
+            "image/avif",
+            "image/jpeg",
+            "image/webp",
+            "image/avif",
+            "image/png",
+        ]
             .iter()
             .enumerate()
         {

@@ -59,7 +59,7 @@ const fn command(name: ngx_str_t, type_: u32, set: SetHandler, conf: usize) -> n
     }
 }
 
-pub static mut COMMANDS: [ngx_command_t; 35] = [
+pub static mut COMMANDS: [ngx_command_t; 36] = [
     anywhere(
         ngx_string!("image_filter_rs"),
         NGX_CONF_TAKE12,
@@ -104,6 +104,11 @@ pub static mut COMMANDS: [ngx_command_t; 35] = [
         ngx_string!("image_filter_rs_webp_effort"),
         NGX_CONF_TAKE1,
         conf::cmd_webp_effort,
+    ),
+    anywhere(
+        ngx_string!("image_filter_rs_max_frames"),
+        NGX_CONF_TAKE12,
+        conf::cmd_max_frames,
     ),
     anywhere(
         ngx_string!("image_filter_rs_avif_quality"),

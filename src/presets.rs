@@ -34,6 +34,8 @@ pub struct Preset {
     pub adjust: Adjustments,
     pub quality: Option<u8>,
     pub format: Option<FormatChoice>,
+    /// `frame=0`: a still of an animation's first frame.
+    pub still: bool,
 }
 
 /// `image_filter_rs_sizes`: the sizes a request may ask for.
@@ -95,6 +97,7 @@ fn parse_preset(d: &mut Directive<'_>) -> Result<Preset, *mut c_char> {
         adjust: Adjustments::default(),
         quality: None,
         format: None,
+        still: false,
     };
     for arg in rest {
         let text = arg.to_str().map_err(|_| d.invalid(arg))?;
@@ -141,6 +144,10 @@ fn parse_preset(d: &mut Directive<'_>) -> Result<Preset, *mut c_char> {
                 None => false,
             },
             ("blur", v) => set(&mut preset.adjust.blur, parse_blur(v)),
+            ("frame", "0") => {
+                preset.still = true;
+                true
+            }
             ("gravity", v) => match parse_gravity(v) {
                 Some(gravity) => {
                     preset.geometry.gravity = gravity;

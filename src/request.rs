@@ -178,6 +178,9 @@ fn apply_preset(job: &mut Job, format: &mut FormatChoice, preset: &Preset) {
     if let Some(preset_format) = preset.format {
         *format = preset_format;
     }
+    if preset.still {
+        job.limits.max_frames = 1;
+    }
 }
 
 fn apply_query(
@@ -212,6 +215,12 @@ fn apply_query(
     }
     if let Some(rotate) = params.rotate {
         job.geometry.rotate = rotate;
+    }
+    if params.still {
+        // A still is what a frame limit of one gives; strict or not, one
+        // frame is always within it.
+        job.limits.max_frames = 1;
+        job.limits.frames_strict = false;
     }
     if let Some(flip) = params.flip {
         job.geometry.flip = flip;

@@ -47,6 +47,7 @@ pub fn merge_location(
         conf.format = conf.format.or(prev.format);
         conf.max_pixels = conf.max_pixels.or(prev.max_pixels);
         conf.max_source_size = conf.max_source_size.or(prev.max_source_size);
+        conf.max_frames = conf.max_frames.or(prev.max_frames);
         conf.max_output = conf.max_output.or(prev.max_output);
         if conf.sizes.is_none() {
             conf.sizes = prev.sizes.clone();

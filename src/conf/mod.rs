@@ -180,6 +180,9 @@ pub struct LocationConf {
     pub format: Option<Valued<FormatChoice>>,
     pub max_pixels: Option<u64>,
     pub max_source_size: Option<u64>,
+    /// `image_filter_rs_max_frames N [strict]`: the frames an animation may
+    /// keep, and whether more is refused rather than made a still.
+    pub max_frames: Option<(u32, bool)>,
     pub sizes: Option<Rc<SizeRule>>,
     pub secrets: Option<Rc<Vec<Vec<u8>>>>,
     pub max_output: Option<u32>,
@@ -290,9 +293,14 @@ impl LocationConf {
 
     pub fn limits(&self) -> Limits {
         let defaults = Limits::default();
+        let (max_frames, frames_strict) = self
+            .max_frames
+            .unwrap_or((defaults.max_frames, defaults.frames_strict));
         Limits {
             max_pixels: self.max_pixels.unwrap_or(defaults.max_pixels),
             max_source_size: self.max_source_size.unwrap_or(defaults.max_source_size),
+            max_frames,
+            frames_strict,
         }
     }
 }
@@ -612,6 +620,30 @@ directive_handler!(pub(crate) cmd_memory_timeout, MainConf, |d, mcf| || set_msec
     &mut d,
     &mut mcf.memory_timeout
 ));
+
+directive_handler!(pub(crate) cmd_max_frames, LocationConf, |d, lcf| || set_max_frames(
+    &mut d,
+    &mut lcf.max_frames
+));
+
+/// `image_filter_rs_max_frames N [strict]`: N from 1 (always a still) to
+/// 100000.
+fn set_max_frames(d: &mut Directive<'_>, slot: &mut Option<(u32, bool)>) -> *mut c_char {
+    if slot.is_some() {
+        return DUPLICATE;
+    }
+    let Some(count) = parse_decimal(d.args[0].as_bytes()).filter(|n| (1..=100_000).contains(n))
+    else {
+        return d.invalid(&d.args[0]);
+    };
+    let strict = match d.args.get(1) {
+        None => false,
+        Some(word) if word.as_bytes() == b"strict" => true,
+        Some(word) => return d.invalid(word),
+    };
+    *slot = Some((count, strict));
+    NGX_CONF_OK
+}
 
 /// A time argument in nginx's syntax (`5s`, `500ms`), as milliseconds.
 pub(crate) fn set_msec(d: &mut Directive<'_>, slot: &mut Option<ngx_msec_t>) -> *mut c_char {

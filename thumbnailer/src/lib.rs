@@ -2,6 +2,7 @@
 //! out. No nginx types, no globals, no unsafe code of its own.
 #![forbid(unsafe_code)]
 
+mod animation;
 mod bitmap;
 pub mod cache;
 pub mod error;

@@ -53,6 +53,7 @@ mod tests {
         let limits = Limits {
             max_pixels: 1,
             max_source_size: 10,
+            ..Limits::default()
         };
         assert!(check_source_size(10, &limits).is_ok());
         let e = check_source_size(11, &limits).unwrap_err();

@@ -34,8 +34,14 @@ pub fn estimate_peak_memory(
     job: &Job,
     siblings: SiblingSizes<'_>,
 ) -> Result<u64, Error> {
-    let source = Source::inspect_head(head, source_len, &job.limits)?;
+    let source = Source::inspect_head(head, source_len, job)?;
     let plan = source.plan(&job.geometry, &job.limits)?;
+    if source.header.frames > 1 {
+        let blur = job.adjust.blur.is_some();
+        return Ok(crate::animation::estimate_peak_memory(
+            &source, source_len, &plan, blur,
+        ));
+    }
     let (format, header) = (source.format, source.header);
     let shrink = if format == ImageFormat::Jpeg {
         u64::from(decode_shrink(&source, job, siblings).min(plan.shrink_on_load()))

@@ -3,6 +3,7 @@
 //! after it (`finish`) so that several sizes can be made from one decode
 //! (see `decode_cache`).
 
+use crate::animation;
 use crate::bitmap::Bitmap;
 use crate::error::Error;
 use crate::format::encode;
@@ -57,8 +58,11 @@ impl PartialEq<ImageFormat> for OutputType {
 /// -> pad -> rotate and flip -> (flatten) -> encode.
 /// Runs on any thread, owns nothing global.
 pub fn make_thumbnail(input: &[u8], job: &Job) -> Result<Thumbnail, Error> {
-    let source = Source::inspect(input, &job.limits)?;
+    let source = Source::inspect(input, job)?;
     let plan = source.plan(&job.geometry, &job.limits)?;
+    if source.header.frames > 1 {
+        return animation::make(input, &source, plan, job);
+    }
     let upright = decode_upright(input, &source, plan.shrink_on_load(), &job.limits)?;
     finish(&upright, plan, job)
 }
@@ -72,18 +76,23 @@ pub(crate) struct Source {
 }
 
 impl Source {
-    /// Sniff, the byte limit, the header, the pixel limit.
-    pub fn inspect(input: &[u8], limits: &Limits) -> Result<Source, Error> {
-        Self::inspect_head(input, input.len() as u64, limits)
+    /// Sniff, the byte limit, the header, the frames kept, the pixel limit.
+    pub fn inspect(input: &[u8], job: &Job) -> Result<Source, Error> {
+        Self::inspect_head(input, input.len() as u64, job)
     }
 
     /// [`Source::inspect`] from the first bytes of an original of
     /// `source_len` bytes; an error when the header lies beyond them.
-    pub fn inspect_head(head: &[u8], source_len: u64, limits: &Limits) -> Result<Source, Error> {
+    /// `header.frames` is the number of frames the job keeps: more than one
+    /// only for an animation made animated (see `animation`), whose every
+    /// frame then counts in the pixel limit.
+    pub fn inspect_head(head: &[u8], source_len: u64, job: &Job) -> Result<Source, Error> {
+        let limits = &job.limits;
         limits::check_source_size(source_len, limits)?;
         let format = ImageFormat::sniff(head)
             .ok_or_else(|| Error::unsupported("unsupported image format"))?;
-        let header = format::read_header(head, format)?;
+        let mut header = format::read_header(head, format)?;
+        header.frames = animation::frames_to_keep(head, source_len, format, job)?;
         limits::check_pixels(header.width, header.height, header.frames, limits)?;
         Ok(Source { format, header })
     }
@@ -147,20 +156,7 @@ pub(crate) fn decode_upright(
 /// consuming it.
 pub(crate) fn finish(upright: &Upright, plan: Plan, job: &Job) -> Result<Thumbnail, Error> {
     let plan = place::refine_smart(plan, &upright.bitmap);
-    let bitmap = resize::apply(&upright.bitmap, &plan)?;
-    // Blur, the colour adjustments and libgd's sharpen, in that order, all
-    // before padding so the padding stays exactly the background. (nginx
-    // sharpens its final image; the kernel treats every direction alike, so
-    // the turn and flip after it change nothing.)
-    let bitmap = adjust::apply(bitmap, &job.adjust);
-    let bitmap = place::pad(bitmap, &plan, job.encode.background)?;
-    // The plan was made for the image before the turn (see `Geometry`).
-    let turn = Orientation::of_turn(job.geometry.rotate, job.geometry.flip);
-    let bitmap = orient::apply(bitmap, turn);
-    let bitmap = match job.encode.transparency {
-        Transparency::Keep => bitmap,
-        Transparency::Flatten => bitmap.flatten(job.encode.background),
-    };
+    let bitmap = render(&upright.bitmap, &plan, job)?;
     let (width, height) = (bitmap.width, bitmap.height);
     let bitmap = match job.encode.format {
         OutputFormat::Placeholder(kind) if kind.is_text() => {
@@ -196,6 +192,26 @@ pub(crate) fn finish(upright: &Upright, plan: Plan, job: &Job) -> Result<Thumbna
         format: OutputType::Image(out_format),
         width,
         height,
+    })
+}
+
+/// Resize -> blur -> adjust -> sharpen -> pad -> rotate and flip ->
+/// (flatten): the steps between the upright bitmap and the encoder, for a
+/// still and for each frame of an animation alike.
+pub(crate) fn render(upright: &Bitmap, plan: &Plan, job: &Job) -> Result<Bitmap, Error> {
+    let bitmap = resize::apply(upright, plan)?;
+    // Blur, the colour adjustments and libgd's sharpen, in that order, all
+    // before padding so the padding stays exactly the background. (nginx
+    // sharpens its final image; the kernel treats every direction alike, so
+    // the turn and flip after it change nothing.)
+    let bitmap = adjust::apply(bitmap, &job.adjust);
+    let bitmap = place::pad(bitmap, plan, job.encode.background)?;
+    // The plan was made for the image before the turn (see `Geometry`).
+    let turn = Orientation::of_turn(job.geometry.rotate, job.geometry.flip);
+    let bitmap = orient::apply(bitmap, turn);
+    Ok(match job.encode.transparency {
+        Transparency::Keep => bitmap,
+        Transparency::Flatten => bitmap.flatten(job.encode.background),
     })
 }
 

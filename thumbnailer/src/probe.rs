@@ -383,6 +383,7 @@ mod corpus_tests {
             let limits = Limits {
                 max_pixels: u64::MAX,
                 max_source_size: u64::MAX,
+                ..Limits::default()
             };
             checked += 1;
             match probe(&bytes, &limits) {

@@ -37,6 +37,7 @@ fuzz_target!(|data: &[u8]| {
     job.limits = Limits {
         max_pixels: 4_000_000,
         max_source_size: 1 << 20,
+        ..Limits::default()
     };
     let _ = make_thumbnail(image, &job);
 });

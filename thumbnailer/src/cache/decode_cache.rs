@@ -116,8 +116,13 @@ impl DecodeCache {
         job: &Job,
         siblings: SiblingSizes<'_>,
     ) -> Result<(Thumbnail, DecodeReuse), Error> {
-        let source = Source::inspect(input, &job.limits)?;
+        let source = Source::inspect(input, job)?;
         let plan = source.plan(&job.geometry, &job.limits)?;
+        // Animations are made frame by frame, never held decoded.
+        if source.header.frames > 1 {
+            let thumbnail = crate::animation::make(input, &source, plan, job)?;
+            return Ok((thumbnail, DecodeReuse::Decoded));
+        }
         let needed = plan.shrink_on_load();
         let shrink = decode_shrink(&source, job, siblings).min(needed);
         let (upright, reuse) = match self.find_or_join(original, needed, shrink) {

@@ -5,7 +5,7 @@ use crate::cache::key::hex_pair;
 use crate::job::adjustments::{clamp_factor, BLUR_MAX, BLUR_MIN, FACTOR_ONE, SHARPEN_MAX};
 use crate::job::{
     clamp_quality, FallbackFormat, Fit, Flip, Gravity, Job, OutputFormat, Rgb, Rotation,
-    Transparency, DEFAULT_WEBP_EFFORT,
+    Transparency, DEFAULT_MAX_FRAMES, DEFAULT_WEBP_EFFORT,
 };
 
 impl Job {
@@ -169,6 +169,16 @@ impl Job {
                     FallbackFormat::Webp => ">webp",
                     FallbackFormat::Original => ">original",
                 });
+            }
+        }
+        // Added with animations: how many frames may be kept decides between
+        // an animation and a still (or, when strict, a refusal), so this
+        // limit is in.
+        if self.limits.max_frames != DEFAULT_MAX_FRAMES || self.limits.frames_strict {
+            text.push_str(":mf=");
+            push_number(&mut text, self.limits.max_frames.max(1));
+            if self.limits.frames_strict {
+                text.push('s');
             }
         }
         text

@@ -175,13 +175,26 @@ pub struct Limits {
     pub max_pixels: u64,
     /// Bytes of encoded input.
     pub max_source_size: u64,
+    /// Frames an animated original (GIF, WebP) may keep; past it the output
+    /// is a still of the first frame, or an error when `frames_strict`. 1
+    /// asks for a still (`frame=0`). Unlike the other limits this one
+    /// changes the output bytes, so it is part of [`Job::canonical`].
+    pub max_frames: u32,
+    /// Refuse an animation of more than `max_frames` frames instead of
+    /// making a still of it.
+    pub frames_strict: bool,
 }
+
+/// `image_filter_rs_max_frames` when unset.
+pub const DEFAULT_MAX_FRAMES: u32 = 100;
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_pixels: 50_000_000,
             max_source_size: 50 * 1024 * 1024,
+            max_frames: DEFAULT_MAX_FRAMES,
+            frames_strict: false,
         }
     }
 }

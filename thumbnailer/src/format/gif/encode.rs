@@ -8,7 +8,7 @@ use crate::job::EncodeOptions;
 /// Alpha from here up is opaque in a GIF, below it transparent: GIF has one
 /// transparent index and no partial alpha. Half way, as libgd's truecolour
 /// to palette conversion decides.
-const GIF_OPAQUE_FROM: u8 = 128;
+pub(crate) const GIF_OPAQUE_FROM: u8 = 128;
 
 /// A still GIF: the pixels reduced to at most 256 colours by the same
 /// palette code as indexed PNGs (exact when there are that few), alpha made

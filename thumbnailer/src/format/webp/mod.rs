@@ -4,6 +4,8 @@
 
 pub(crate) mod encode;
 
+pub(crate) mod animation;
+
 use std::io::Cursor;
 
 use image::codecs::webp::WebPDecoder;

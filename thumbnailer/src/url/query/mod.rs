@@ -78,6 +78,8 @@ pub struct QueryParams {
     /// `info=1` (the only value): answer the original's size as JSON
     /// (`image_filter size`) instead of a thumbnail.
     pub info: bool,
+    /// `frame=0` (the only value): a still of an animation's first frame.
+    pub still: bool,
 }
 
 /// Parses a query string (without the leading `?`). Errors are
@@ -182,6 +184,8 @@ pub fn parse_query(args: &[u8]) -> Result<QueryParams, Error> {
             }
             b"info" if v == b"1" => q.info = true,
             b"info" => return Err(invalid()),
+            b"frame" if v == b"0" => q.still = true,
+            b"frame" => return Err(invalid()),
             _ => unreachable!("KNOWN lists every name matched here"),
         }
         seen.push(name);
@@ -200,7 +204,7 @@ pub fn parse_query(args: &[u8]) -> Result<QueryParams, Error> {
 
 const KNOWN: &[&[u8]] = &[
     b"w", b"h", b"fit", b"g", b"fp", b"q", b"fm", b"dpr", b"p", b"s", b"r", b"flip", b"sharpen",
-    b"blur", b"info", b"x", b"y",
+    b"blur", b"info", b"x", b"y", b"frame",
 ];
 
 /// A name for an error message: quoted, escaped, and cut short so a hostile

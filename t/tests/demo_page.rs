@@ -200,8 +200,8 @@ fn the_demo_page_loads_every_thumbnail_at_the_width_it_expects() {
             "image/avif",
             "image/png",
         ]
-            .iter()
-            .enumerate()
+        .iter()
+        .enumerate()
         {
             assert!(formats[i].starts_with(want), "dpr {dpr}: {formats:?}");
         }

@@ -92,8 +92,14 @@ impl Source {
         let format = ImageFormat::sniff(head)
             .ok_or_else(|| Error::unsupported("unsupported image format"))?;
         let mut header = format::read_header(head, format)?;
-        header.frames = animation::frames_to_keep(head, source_len, format, job)?;
+        // One frame first: a canvas over the limit is refused as too large
+        // before the frames are walked, where a hostile file can fail for
+        // another reason first.
         limits::check_pixels(header.width, header.height, header.frames, limits)?;
+        header.frames = animation::frames_to_keep(head, source_len, format, job)?;
+        if header.frames > 1 {
+            limits::check_pixels(header.width, header.height, header.frames, limits)?;
+        }
         Ok(Source { format, header })
     }
 

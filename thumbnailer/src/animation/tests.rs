@@ -373,3 +373,26 @@ fn corpus_gifs_compose_like_image_rs_and_keep_their_frames() {
         assert_eq!(s.delays_ms, rounded, "{name}");
     }
 }
+
+/// A screen over the pixel limit is too large whatever is asked for, even
+/// when walking its frames would fail first (these two are cut short).
+#[test]
+fn a_canvas_over_the_limit_is_too_large_before_its_frames_are_walked() {
+    for name in [
+        "invalid/gif/issue-101-infinite-empty-loop.gif",
+        "invalid/gif/issue-96-small-codesize-2.gif",
+    ] {
+        let Some(data) = corpus_file(name) else {
+            return;
+        };
+        for format in [
+            OutputFormat::Original,
+            OutputFormat::Webp,
+            OutputFormat::Jpeg,
+        ] {
+            let job = Job::sized(Some(64), Some(64), Fit::Fit, format);
+            let refused = make_thumbnail(&data, &job).unwrap_err();
+            assert_eq!(refused.class(), ErrorClass::TooLarge, "{name} {format:?}");
+        }
+    }
+}

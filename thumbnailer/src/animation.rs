@@ -190,6 +190,7 @@ pub(crate) fn make(
             height,
             looping,
             job.encode.webp_quality,
+            job.encode.webp_effort,
         )?),
     };
     writer.add(bitmap, delay_ms)?;

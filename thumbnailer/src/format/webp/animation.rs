@@ -92,11 +92,18 @@ fn encode_error(e: codecs::webp_anim::AnimError) -> Error {
 }
 
 impl WebpWriter {
-    /// `quality` as for still WebP (1..=100); libwebp's default effort.
-    pub fn new(width: u32, height: u32, looping: Looping, quality: u8) -> Result<Self, Error> {
+    /// `quality` and `effort` (libwebp's method) as for still WebP:
+    /// `image_filter_rs_webp_quality` and `_webp_effort`.
+    pub fn new(
+        width: u32,
+        height: u32,
+        looping: Looping,
+        quality: u8,
+        effort: u8,
+    ) -> Result<Self, Error> {
         let options = AnimOptions {
             quality: f32::from(clamp_quality(quality)),
-            method: 4,
+            method: effort.min(6),
             loop_count: match looping {
                 Looping::Forever => 0,
                 Looping::Repeats(n) => n.saturating_add(1),
@@ -137,7 +144,7 @@ mod tests {
     #[test]
     fn written_frames_read_back_with_delays_and_loop() {
         for looping in [Looping::Forever, Looping::Repeats(0), Looping::Repeats(2)] {
-            let mut w = WebpWriter::new(8, 6, looping, 90).unwrap();
+            let mut w = WebpWriter::new(8, 6, looping, 90, 2).unwrap();
             w.add(solid([250, 10, 10, 255]), 40).unwrap();
             w.add(solid([0, 0, 0, 0]), 90).unwrap();
             let grey = Bitmap::new(8, 6, Layout::Gray, vec![128; 48]).unwrap();
@@ -159,7 +166,7 @@ mod tests {
 
     #[test]
     fn the_frame_cap_holds() {
-        let mut w = WebpWriter::new(8, 6, Looping::Forever, 80).unwrap();
+        let mut w = WebpWriter::new(8, 6, Looping::Forever, 80, 2).unwrap();
         for i in 0..4u8 {
             w.add(solid([i * 60, 0, 0, 255]), 10).unwrap();
         }

@@ -92,7 +92,7 @@ clean:
 # Benchmarks (bench/README.md): release builds, each compared with a
 # reference measured in the same run. PHOTOS=DIR overrides ../shared/photos;
 # BENCH_TARGET_DIR=DIR builds the bench tools outside target/.
-.PHONY: bench-pipeline bench-hit bench-load bench-warm bench-peers bench-cluster
+.PHONY: bench-pipeline bench-hit bench-load bench-warm bench-peers bench-cluster bench-animation
 
 bench-pipeline: deps
 	bench/pipeline.sh
@@ -110,6 +110,11 @@ bench-warm: build
 # on imgproxy's benchmark workload; ROUNDS=N SECONDS=N scale it.
 bench-peers: build
 	bench/peers.sh
+
+# A 100-frame animated GIF resized: against gifsicle --resize and vips
+# thumbnail, time and bytes; ROUNDS=N scales it.
+bench-animation: build
+	bench/animation.sh
 
 # The cluster recipe (nginx-conf/cluster/) on this machine: one node against
 # three behind the front, cold and hit, and the front's hit path against a

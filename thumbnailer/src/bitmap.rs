@@ -91,6 +91,20 @@ impl Bitmap {
         self
     }
 
+    /// The samples as RGBA, four bytes a pixel, opaque where there was no
+    /// alpha, for encoders that take nothing else.
+    pub fn into_rgba_data(self) -> Vec<u8> {
+        match self.layout {
+            Layout::Rgba => self.data,
+            Layout::Rgb => self
+                .data
+                .chunks_exact(3)
+                .flat_map(|p| [p[0], p[1], p[2], 255])
+                .collect(),
+            Layout::Gray => self.data.iter().flat_map(|&v| [v, v, v, 255]).collect(),
+        }
+    }
+
     /// Widens to RGB or RGBA for encoders that have no grey mode.
     pub fn into_rgb_or_rgba(self) -> Bitmap {
         if self.layout != Layout::Gray {

@@ -10,7 +10,6 @@ use crate::job::{EncodeOptions, OutputFormat};
 
 use crate::format::avif::encode_avif;
 use crate::format::gif::encode::encode_gif;
-pub(crate) use crate::format::gif::encode::GIF_OPAQUE_FROM;
 use crate::format::jpeg::encode::encode_jpeg;
 use crate::format::png::encode::{encode_png, encode_png_indexed};
 use crate::format::webp::encode::encode_webp;

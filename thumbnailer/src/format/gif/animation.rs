@@ -10,8 +10,7 @@ use gif::{ColorOutput, DecodingError, DisposalMethod, MemoryLimit, Repeat};
 use crate::animation::{Frame, Looping};
 use crate::bitmap::{Bitmap, Layout};
 use crate::error::Error;
-use crate::format::encode::GIF_OPAQUE_FROM;
-use crate::format::palette;
+use crate::format::gif::encode::quantise_for_gif;
 
 /// A rectangle of the canvas, already clipped to it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -222,15 +221,7 @@ impl GifWriter {
         if (bitmap.width, bitmap.height) != (u32::from(self.width), u32::from(self.height)) {
             return Err(Error::internal("animation frames differ in size"));
         }
-        let mut bitmap = bitmap;
-        if bitmap.layout == Layout::Rgba {
-            for px in bitmap.data.chunks_exact_mut(4) {
-                px[3] = if px[3] >= GIF_OPAQUE_FROM { 255 } else { 0 };
-            }
-        }
-        let indexed = palette::quantise(&bitmap.drop_opaque_alpha());
-        // Transparent entries come first, and there is at most the one.
-        let transparent = (indexed.palette.first().map(|c| c[3]) == Some(0)).then_some(0);
+        let (indexed, transparent) = quantise_for_gif(bitmap);
         let plte = indexed.plte();
         let mut frame = gif::Frame::from_palette_pixels(
             self.width,

@@ -114,15 +114,7 @@ impl WebpWriter {
     }
 
     pub fn add(&mut self, bitmap: Bitmap, delay_ms: u32) -> Result<(), Error> {
-        let rgba = match bitmap.layout {
-            Layout::Rgba => bitmap.data,
-            Layout::Rgb => bitmap
-                .data
-                .chunks_exact(3)
-                .flat_map(|p| [p[0], p[1], p[2], 255])
-                .collect(),
-            Layout::Gray => bitmap.data.iter().flat_map(|&v| [v, v, v, 255]).collect(),
-        };
+        let rgba = bitmap.into_rgba_data();
         self.encoder
             .add_frame(&rgba, delay_ms)
             .map_err(encode_error)

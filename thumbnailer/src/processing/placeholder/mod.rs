@@ -7,7 +7,7 @@
 mod blurhash;
 mod thumbhash;
 
-use crate::bitmap::{Bitmap, Layout};
+use crate::bitmap::Bitmap;
 use crate::error::Error;
 use crate::job::{Placeholder, Rgb};
 use crate::processing::filters;
@@ -36,8 +36,8 @@ fn working_side(kind: Placeholder) -> u32 {
 /// transparency where the format has no alpha (BlurHash, the colour).
 pub(crate) fn text(bitmap: &Bitmap, kind: Placeholder, background: Rgb) -> Result<String, Error> {
     let small = fit_within(bitmap, working_side(kind))?;
-    let rgba = to_rgba(&small);
     let (w, h) = (small.width as usize, small.height as usize);
+    let rgba = small.into_rgba_data();
     Ok(match kind {
         Placeholder::Thumbhash => thumbhash::encode_base64(w, h, &rgba),
         Placeholder::Blurhash { x, y } => {
@@ -68,19 +68,6 @@ fn fit_within(bitmap: &Bitmap, side: u32) -> Result<Bitmap, Error> {
     let sw = ((f64::from(w) * scale).round() as u32).clamp(1, side);
     let sh = ((f64::from(h) * scale).round() as u32).clamp(1, side);
     resize::scale(bitmap, sw, sh)
-}
-
-/// Every pixel as straight-alpha RGBA.
-fn to_rgba(bitmap: &Bitmap) -> Vec<u8> {
-    match bitmap.layout {
-        Layout::Rgba => bitmap.data.clone(),
-        Layout::Rgb => bitmap
-            .data
-            .chunks_exact(3)
-            .flat_map(|p| [p[0], p[1], p[2], 255])
-            .collect(),
-        Layout::Gray => bitmap.data.iter().flat_map(|&v| [v, v, v, 255]).collect(),
-    }
 }
 
 /// RGBA composited over `background`, as RGB.
@@ -132,6 +119,7 @@ fn dominant_colour(rgba: &[u8], background: Rgb) -> Rgb {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bitmap::Layout;
 
     fn flat(w: u32, h: u32, rgb: [u8; 3]) -> Bitmap {
         let data = (0..w * h).flat_map(|_| rgb).collect();

@@ -73,14 +73,8 @@ THUMBOR_PIDS=()
 # tree_cpu_ns PID: CPU ns (all threads) of PID and its children: thumbor's
 # parent and its forked processes.
 tree_cpu_ns() {
-    local pid total=0 task ns
-    for pid in "$1" $(ps -o pid= --ppid "$1"); do
-        for task in /proc/"$pid"/task/*; do
-            read -r ns _ <"$task/schedstat" 2>/dev/null || continue
-            total=$((total + ns))
-        done
-    done
-    echo "$total"
+    # shellcheck disable=SC2046
+    process_cpu_ns "$1" $(ps -o pid= --ppid "$1")
 }
 
 # start_thumbor NAME RESULT_STORAGE(on|off): prints nothing, sets

@@ -23,10 +23,10 @@ impl Job {
     pub fn canonical(&self) -> String {
         // Built by pushing, not `format!`: it is hashed on every request,
         // cache hits included.
-        fn push_number(text: &mut String, n: u32) {
-            let mut digits = [0u8; 10];
+        fn push_number(text: &mut String, n: impl Into<u64>) {
+            let mut digits = [0u8; 20];
             let mut at = digits.len();
-            let mut n = n;
+            let mut n: u64 = n.into();
             loop {
                 at -= 1;
                 digits[at] = b'0' + (n % 10) as u8;
@@ -74,15 +74,15 @@ impl Job {
         for part in [":", fit, ":", format, ":jq"] {
             text.push_str(part);
         }
-        push_number(&mut text, u32::from(clamp_quality(e.jpeg_quality)));
+        push_number(&mut text, clamp_quality(e.jpeg_quality));
         text.push_str(":wq");
-        push_number(&mut text, u32::from(clamp_quality(e.webp_quality)));
+        push_number(&mut text, clamp_quality(e.webp_quality));
         // Added with the effort setting, absent at the default so existing
         // keys stay: a rendition made at another effort is the same image
         // at the same quality, as after a libwebp upgrade.
         if e.webp_effort.min(6) != DEFAULT_WEBP_EFFORT {
             text.push_str(":we");
-            push_number(&mut text, u32::from(e.webp_effort.min(6)));
+            push_number(&mut text, e.webp_effort.min(6));
         }
         text.push_str(if e.interlace { ":i1:bg" } else { ":i0:bg" });
         for channel in [r, gr, b] {
@@ -123,12 +123,12 @@ impl Job {
         let sharpen = a.sharpen.min(SHARPEN_MAX);
         if sharpen != 0 {
             text.push_str(":sharpen=");
-            push_number(&mut text, u32::from(sharpen));
+            push_number(&mut text, sharpen);
         }
         if let Some(sigma) = a.blur {
             text.push_str(":blur=");
             let sigma = sigma.clamp(BLUR_MIN, BLUR_MAX);
-            push_number(&mut text, u32::from(sigma));
+            push_number(&mut text, sigma);
         }
         // A vertical flip is a horizontal one after a half turn more, so
         // each of the eight results has one spelling.
@@ -159,12 +159,12 @@ impl Job {
         // never read these settings.
         if e.format == OutputFormat::Avif {
             text.push_str(":aq");
-            push_number(&mut text, u32::from(e.avif_quality.min(100)));
+            push_number(&mut text, e.avif_quality.min(100));
             text.push_str(":as");
-            push_number(&mut text, u32::from(e.avif_speed.min(10)));
+            push_number(&mut text, e.avif_speed.min(10));
             if let Some(fallback) = e.avif_fallback {
                 text.push_str(":afb=");
-                text.push_str(&fallback.max_pixels.to_string());
+                push_number(&mut text, fallback.max_pixels);
                 text.push_str(match fallback.to {
                     FallbackFormat::Webp => ">webp",
                     FallbackFormat::Original => ">original",

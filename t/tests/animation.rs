@@ -3,15 +3,20 @@
 //! with its delay and the loop count kept; an animated WebP in stays
 //! animated. Past `image_filter_rs_max_frames` the answer is a still of the
 //! first frame, or 413 with `strict`; `frame=0` (query or preset) and the
-//! still formats give the first frame. The originals are made here, five
-//! flat frames of different colours, so every frame can be told apart.
+//! still formats give the first frame. Under `auto` the animation follows
+//! the negotiated format (an AVIF is written as its WebP fallback), each
+//! answer in its own cache file; `image_filter_rs_max_pixels` counts every
+//! frame kept. The originals are made here, five flat frames of different
+//! colours, so every frame can be told apart.
 
 use std::io::Cursor;
+use std::time::Duration;
 
 use image::codecs::webp::WebPDecoder;
 use image::{AnimationDecoder, Rgba};
+use image_filter_rs_tests::cache::files_under;
 use image_filter_rs_tests::images::decode;
-use image_filter_rs_tests::Nginx;
+use image_filter_rs_tests::{wait_until, Nginx, Request, Response};
 
 const CACHE_HTTP: &str = "image_filter_rs_cache_path @PREFIX@/cache keys_zone=t:1m;";
 
@@ -119,6 +124,41 @@ fn assert_colour(what: &str, got: &Rgba<u8>, want: [u8; 3]) {
     assert_eq!(got[3], 255, "{what}: opaque");
 }
 
+/// A 100x50 animated GIF answer holding every frame of [`FRAMES`], with
+/// their colours and delays and the loop count.
+fn assert_animated_gif(what: &str, body: &[u8]) {
+    let gif = read_gif(body);
+    assert_eq!(gif.size, (100, 50), "{what}");
+    assert_eq!(gif.frames.len(), FRAMES.len(), "{what}: frame count");
+    assert_eq!(gif.repeat, gif::Repeat::Finite(REPEATS), "{what}: loop");
+    for (i, ((canvas, delay), (rgb, want_delay))) in gif.frames.iter().zip(FRAMES).enumerate() {
+        assert_eq!(*delay, want_delay, "{what}: delay of frame {i}");
+        for (x, y) in [(0, 0), (50, 25), (99, 49)] {
+            assert_colour(
+                &format!("{what} frame {i} ({x},{y})"),
+                canvas.get_pixel(x, y),
+                rgb,
+            );
+        }
+    }
+}
+
+/// The same for an animated WebP answer, whose delays are milliseconds.
+fn assert_animated_webp(what: &str, body: &[u8]) {
+    let (frames, loops) = read_webp(body);
+    assert_eq!(frames.len(), FRAMES.len(), "{what}: frame count");
+    assert_eq!(loops, REPEATS + 1, "{what}: WebP counts every play");
+    for (i, ((canvas, delay), (rgb, want_cs))) in frames.iter().zip(FRAMES).enumerate() {
+        assert_eq!(canvas.dimensions(), (100, 50), "{what}: frame {i}");
+        assert_eq!(
+            *delay,
+            u32::from(want_cs) * 10,
+            "{what}: delay of frame {i} in ms"
+        );
+        assert_colour(&format!("{what} frame {i}"), canvas.get_pixel(50, 25), rgb);
+    }
+}
+
 fn location(path: &str, settings: &str) -> String {
     format!(
         "location {path} {{ alias @MEDIA@/; image_filter_rs_cache t; {settings} \
@@ -155,6 +195,21 @@ fn start() -> Nginx {
             "/q/",
             "image_filter_rs query; image_filter_rs_sizes 100x50;",
         ))
+        .server(&location(
+            "/auto/",
+            "image_filter_rs 100x100; image_filter_rs_format auto;",
+        ))
+        // 200x100 is 20,000 pixels a frame: one frame fits in 30k, all five
+        // do not; 100k holds the five exactly.
+        .server(&location(
+            "/tight/",
+            "image_filter_rs query; image_filter_rs_sizes 100x50; \
+             image_filter_rs_max_pixels 30000;",
+        ))
+        .server(&location(
+            "/roomy/",
+            "image_filter_rs 100x100; image_filter_rs_max_pixels 100k;",
+        ))
         .file("media/anim.gif", animated_gif())
         .start()
 }
@@ -166,20 +221,7 @@ fn animated_gif_keeps_frames_delays_and_loop() {
         let resp = nginx.get(path);
         resp.assert_status(200);
         assert_eq!(resp.headers_named("Content-Type"), ["image/gif"], "{path}");
-        let gif = read_gif(&resp.body);
-        assert_eq!(gif.size, (100, 50), "{path}");
-        assert_eq!(gif.frames.len(), FRAMES.len(), "{path}: frame count");
-        assert_eq!(gif.repeat, gif::Repeat::Finite(REPEATS), "{path}: loop");
-        for (i, ((canvas, delay), (rgb, want_delay))) in gif.frames.iter().zip(FRAMES).enumerate() {
-            assert_eq!(*delay, want_delay, "{path}: delay of frame {i}");
-            for (x, y) in [(0, 0), (50, 25), (99, 49)] {
-                assert_colour(
-                    &format!("{path} frame {i} ({x},{y})"),
-                    canvas.get_pixel(x, y),
-                    rgb,
-                );
-            }
-        }
+        assert_animated_gif(path, &resp.body);
     }
 }
 
@@ -189,14 +231,7 @@ fn animated_webp_out_and_in() {
     let resp = nginx.get("/webp/anim.gif");
     resp.assert_status(200);
     assert_eq!(resp.headers_named("Content-Type"), ["image/webp"]);
-    let (frames, loops) = read_webp(&resp.body);
-    assert_eq!(frames.len(), FRAMES.len(), "frame count");
-    assert_eq!(loops, REPEATS + 1, "WebP counts every play");
-    for (i, ((canvas, delay), (rgb, want_cs))) in frames.iter().zip(FRAMES).enumerate() {
-        assert_eq!(canvas.dimensions(), (100, 50), "frame {i}");
-        assert_eq!(*delay, u32::from(want_cs) * 10, "delay of frame {i} in ms");
-        assert_colour(&format!("frame {i}"), canvas.get_pixel(50, 25), rgb);
-    }
+    assert_animated_webp("/webp/anim.gif", &resp.body);
     // That WebP as an original: animated WebP in, animated WebP out.
     std::fs::write(nginx.media_dir().join("anim.webp"), &resp.body).expect("write webp");
     for path in ["/orig/anim.webp", "/webp/anim.webp"] {
@@ -207,17 +242,7 @@ fn animated_webp_out_and_in() {
             ["image/webp"],
             "{path}"
         );
-        let (frames, loops) = read_webp(&again.body);
-        assert_eq!(frames.len(), FRAMES.len(), "{path}: frame count");
-        assert_eq!(loops, REPEATS + 1, "{path}: loop");
-        for (i, ((canvas, delay), (rgb, want_cs))) in frames.iter().zip(FRAMES).enumerate() {
-            assert_eq!(
-                *delay,
-                u32::from(want_cs) * 10,
-                "{path}: delay of frame {i}"
-            );
-            assert_colour(&format!("{path} frame {i}"), canvas.get_pixel(50, 25), rgb);
-        }
+        assert_animated_webp(path, &again.body);
     }
 }
 
@@ -262,4 +287,117 @@ fn frame_limit_still_or_413_and_frame_zero() {
         &decoded.image.to_rgba8().get_pixel(50, 25).clone(),
         FRAMES[0].0,
     );
+}
+
+fn get_accepting(nginx: &Nginx, path: &str, accept: Option<&str>) -> Response {
+    let mut req = Request::get(path);
+    if let Some(accept) = accept {
+        req = req.header("Accept", accept);
+    }
+    let resp = nginx.request(&req);
+    assert_eq!(resp.status, 200, "{path} {accept:?}\n{}", resp.describe());
+    resp
+}
+
+#[test]
+fn auto_keeps_the_animation_in_each_negotiated_format_cached_apart() {
+    let nginx = start();
+    let path = "/auto/anim.gif";
+    // AVIF sequences are not written, so the client that prefers AVIF gets
+    // the WebP fallback, animated, under a key of its own.
+    let cases = [
+        (Some("image/webp"), "image/webp"),
+        (Some("image/avif,image/webp"), "image/webp"),
+        (None, "image/gif"),
+    ];
+    let mut original = None;
+    for (accept, want) in cases {
+        let miss = get_accepting(&nginx, path, accept);
+        let hit = get_accepting(&nginx, path, accept);
+        for (resp, status) in [(&miss, "MISS"), (&hit, "HIT")] {
+            let what = format!("{accept:?}, {status}");
+            assert_eq!(resp.headers_named("X-Cache-Status"), [status], "{what}");
+            assert_eq!(resp.headers_named("Content-Type"), [want], "{what}");
+            assert_eq!(resp.headers_named("Vary"), ["Accept"], "{what}");
+        }
+        assert!(
+            hit.body == miss.body,
+            "{accept:?}: the hit ({} bytes) is not the file the miss wrote ({} bytes)",
+            hit.body.len(),
+            miss.body.len()
+        );
+        let what = format!("{path} {accept:?}");
+        if want == "image/webp" {
+            assert_animated_webp(&what, &miss.body);
+        } else {
+            assert_animated_gif(&what, &miss.body);
+            original = Some(miss.body);
+        }
+    }
+    // Every client sends `*/*`, so it earns no format: the original's
+    // answer, from the file the Accept-less request wrote.
+    let any = get_accepting(&nginx, path, Some("*/*"));
+    assert_eq!(any.headers_named("X-Cache-Status"), ["HIT"]);
+    assert_eq!(any.headers_named("Content-Type"), ["image/gif"]);
+    assert_eq!(any.headers_named("Vary"), ["Accept"]);
+    assert!(Some(&any.body) == original.as_ref(), "*/* shares the GIF");
+    let files = files_under(&nginx.path("cache"));
+    assert_eq!(files.len(), 3, "WebP, AVIF's fallback, GIF: {files:?}");
+    nginx.stop_and_check();
+}
+
+#[test]
+fn pixel_limit_counts_every_kept_frame() {
+    let nginx = start();
+    // A GIF and an animated WebP keep all five frames; both are refused.
+    for refused in [
+        "/tight/anim.gif?w=100&h=50",
+        "/tight/anim.gif?w=100&h=50&fm=webp",
+    ] {
+        nginx.get(refused).assert_status(413);
+        let request = format!("request: \"GET {refused} HTTP/1.1\"");
+        let lines = wait_until(
+            "the refusal's error-log line",
+            Duration::from_secs(10),
+            || {
+                let lines = nginx.error_log_lines_with(&[&request]);
+                (!lines.is_empty()).then_some(lines)
+            },
+        );
+        assert_eq!(lines.len(), 1, "one line for {refused}: {lines:#?}");
+        assert!(
+            lines[0].contains("image is 200x100 x 5 frames, over the 30000-pixel limit"),
+            "{refused}: {}",
+            lines[0]
+        );
+    }
+    // A still keeps one frame, which fits.
+    for still in [
+        "/tight/anim.gif?w=100&h=50&frame=0",
+        "/tight/anim.gif?p=still",
+    ] {
+        let resp = nginx.get(still);
+        resp.assert_status(200);
+        assert_eq!(resp.headers_named("Content-Type"), ["image/gif"], "{still}");
+        assert_still_gif(still, &resp.body);
+    }
+    let jpeg = nginx.get("/tight/anim.gif?w=100&h=50&fm=jpeg");
+    jpeg.assert_status(200);
+    let decoded = decode(&jpeg.body);
+    assert_eq!(decoded.dims(), (100, 50));
+    assert_colour(
+        "JPEG under the tight limit",
+        decoded.image.to_rgba8().get_pixel(50, 25),
+        FRAMES[0].0,
+    );
+    // The stills were not refused on the way.
+    let refusals = nginx.error_log_lines_with(&["-pixel limit"]);
+    assert_eq!(refusals.len(), 2, "{refusals:#?}");
+
+    // All five frames at exactly the limit: the limit is inclusive.
+    let roomy = nginx.get("/roomy/anim.gif");
+    roomy.assert_status(200);
+    assert_eq!(roomy.headers_named("Content-Type"), ["image/gif"]);
+    assert_animated_gif("/roomy/anim.gif", &roomy.body);
+    nginx.stop_and_check();
 }

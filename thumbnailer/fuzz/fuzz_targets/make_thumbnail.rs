@@ -1,8 +1,9 @@
 //! Fuzzes the whole pipeline on arbitrary bytes. The last input byte also
-//! picks the job (box, fit, output format), so one corpus covers every path
-//! and unmodified image files work as seeds (bytes after an image's end are
-//! ignored by every format). Any panic, hang or out-of-memory is a finding; typed
-//! errors are the expected outcome for most inputs.
+//! picks the job (box, fit, output format, a still of an animation), so one
+//! corpus covers every path and unmodified image files work as seeds (bytes
+//! after an image's end are ignored by every format). Any panic, hang or
+//! out-of-memory is a finding; typed errors are the expected outcome for
+//! most inputs.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -25,11 +26,14 @@ fuzz_target!(|data: &[u8]| {
     } else {
         Fit::Crop
     };
-    let format = match (selector >> 3) & 3 {
-        0 => OutputFormat::Original,
-        1 => OutputFormat::Jpeg,
-        2 => OutputFormat::Png,
-        _ => OutputFormat::Webp,
+    // Bit 6 swaps in the GIF and AVIF writers for the same two bits.
+    let format = match ((selector >> 3) & 3, selector & 0x40 != 0) {
+        (0, false) => OutputFormat::Original,
+        (1, false) => OutputFormat::Jpeg,
+        (2, false) => OutputFormat::Png,
+        (_, false) => OutputFormat::Webp,
+        (0 | 2, true) => OutputFormat::Gif,
+        (_, true) => OutputFormat::Avif,
     };
     let mut job = Job::sized(width, height, fit, format);
     job.encode.interlace = selector & 0x20 != 0;
@@ -37,6 +41,9 @@ fuzz_target!(|data: &[u8]| {
     job.limits = Limits {
         max_pixels: 4_000_000,
         max_source_size: 1 << 20,
+        // Animated GIF and WebP originals are walked frame by frame unless
+        // a still is asked for.
+        max_frames: if selector & 0x80 != 0 { 1 } else { 100 },
         ..Limits::default()
     };
     let _ = make_thumbnail(image, &job);

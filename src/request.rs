@@ -179,7 +179,7 @@ fn apply_preset(job: &mut Job, format: &mut FormatChoice, preset: &Preset) {
         *format = preset_format;
     }
     if preset.still {
-        job.limits.max_frames = 1;
+        job.limits.ask_still();
     }
 }
 
@@ -217,10 +217,7 @@ fn apply_query(
         job.geometry.rotate = rotate;
     }
     if params.still {
-        // A still is what a frame limit of one gives; strict or not, one
-        // frame is always within it.
-        job.limits.max_frames = 1;
-        job.limits.frames_strict = false;
+        job.limits.ask_still();
     }
     if let Some(flip) = params.flip {
         job.geometry.flip = flip;

@@ -196,6 +196,11 @@ fn start() -> Nginx {
             "image_filter_rs query; image_filter_rs_sizes 100x50;",
         ))
         .server(&location(
+            "/qstrict/",
+            "image_filter_rs query; image_filter_rs_sizes 100x50; \
+             image_filter_rs_max_frames 3 strict;",
+        ))
+        .server(&location(
             "/auto/",
             "image_filter_rs 100x100; image_filter_rs_format auto;",
         ))
@@ -266,11 +271,18 @@ fn frame_limit_still_or_413_and_frame_zero() {
     let lines = nginx.error_log_lines_with(&["over the 3-frame limit"]);
     assert_eq!(lines.len(), 1, "one error-log line:\n{}", nginx.error_log());
 
-    for path in ["/q/anim.gif?w=100&h=50&frame=0", "/q/anim.gif?p=still"] {
+    // A still asked for is within a strict limit too, by query or preset.
+    for path in [
+        "/q/anim.gif?w=100&h=50&frame=0",
+        "/q/anim.gif?p=still",
+        "/qstrict/anim.gif?w=100&h=50&frame=0",
+        "/qstrict/anim.gif?p=still",
+    ] {
         let still = nginx.get(path);
         still.assert_status(200);
         assert_still_gif(path, &still.body);
     }
+    assert_eq!(nginx.get("/qstrict/anim.gif?w=100&h=50").status, 413);
     // The still has its own cache entry: the animation is still there.
     let animated = nginx.get("/q/anim.gif?w=100&h=50");
     animated.assert_status(200);
@@ -290,11 +302,7 @@ fn frame_limit_still_or_413_and_frame_zero() {
 }
 
 fn get_accepting(nginx: &Nginx, path: &str, accept: Option<&str>) -> Response {
-    let mut req = Request::get(path);
-    if let Some(accept) = accept {
-        req = req.header("Accept", accept);
-    }
-    let resp = nginx.request(&req);
+    let resp = nginx.request(&Request::get(path).optional_header("Accept", accept));
     assert_eq!(resp.status, 200, "{path} {accept:?}\n{}", resp.describe());
     resp
 }

@@ -199,6 +199,16 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// A still of an animation's first frame (`frame=0` by query or
+    /// preset): a frame limit of one that is never strict, since one frame
+    /// is always within any limit.
+    pub fn ask_still(&mut self) {
+        self.max_frames = 1;
+        self.frames_strict = false;
+    }
+}
+
 /// What happens to transparency.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Transparency {
@@ -256,5 +266,16 @@ mod tests {
         let l = Limits::default();
         assert_eq!(l.max_pixels, 50_000_000);
         assert_eq!(l.max_source_size, 52_428_800);
+    }
+
+    #[test]
+    fn a_still_is_within_a_strict_frame_limit() {
+        let mut limits = Limits {
+            max_frames: 3,
+            frames_strict: true,
+            ..Limits::default()
+        };
+        limits.ask_still();
+        assert_eq!((limits.max_frames, limits.frames_strict), (1, false));
     }
 }

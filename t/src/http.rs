@@ -49,6 +49,15 @@ impl Request {
         self
     }
 
+    /// Adds the header only when there is a value: for a request made with
+    /// and without it, such as one with and without `Accept`.
+    pub fn optional_header(self, name: &str, value: Option<&str>) -> Self {
+        match value {
+            Some(value) => self.header(name, value),
+            None => self,
+        }
+    }
+
     /// Sets a body; a Content-Length header is added when sending.
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
         self.body = body.into();

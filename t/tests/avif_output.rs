@@ -21,11 +21,7 @@ fn location(path: &str, settings: &str) -> String {
 }
 
 fn get_with_accept(nginx: &Nginx, url: &str, accept: Option<&str>) -> Response {
-    let mut req = Request::get(url);
-    if let Some(accept) = accept {
-        req = req.header("Accept", accept);
-    }
-    let resp = nginx.request(&req);
+    let resp = nginx.request(&Request::get(url).optional_header("Accept", accept));
     assert_eq!(resp.status, 200, "{url} {accept:?}\n{}", resp.describe());
     resp
 }

@@ -98,11 +98,7 @@ fn member<'a>(json: &'a Json, path: &[&str]) -> &'a Json {
 }
 
 fn get_metrics(nginx: &Nginx, path: &str, accept: Option<&str>) -> Response {
-    let mut req = Request::get(path);
-    if let Some(accept) = accept {
-        req = req.header("Accept", accept);
-    }
-    nginx.request(&req)
+    nginx.request(&Request::get(path).optional_header("Accept", accept))
 }
 
 fn prometheus(nginx: &Nginx) -> Exposition {

@@ -587,11 +587,7 @@ fn accept_negotiation_varies_and_caches_each_format() {
         .start();
     let url = format!("/a/{PIC}?w=320&h=240");
     let fetch = |accept: Option<&str>| {
-        let mut req = Request::get(&url);
-        if let Some(a) = accept {
-            req = req.header("Accept", a);
-        }
-        let resp = nginx.request(&req);
+        let resp = nginx.request(&Request::get(&url).optional_header("Accept", accept));
         assert_eq!(resp.status, 200, "Accept {accept:?}:\n{}", resp.describe());
         assert_eq!(
             resp.headers_named("Vary"),
